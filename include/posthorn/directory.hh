@@ -1,0 +1,60 @@
+// directory: an immutable snapshot of the domain's directory — local domains,
+// users, aliases and password hashes (DESIGN.md "Process model"). Built once
+// from the configuration; a reload builds a new snapshot and hands it to every
+// shard. Read-only after construction, so shards may share one safely.
+//
+// Matching: domains and local parts are compared case-insensitively. For a
+// local domain an address resolves to a user if it is one of the user's
+// addresses, or if its local part is a user's name (as Postfix treats
+// mydestination), or through an alias.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace posthorn::directory {
+
+struct user {
+    std::string name;            // login name, lower case
+    std::string password_hash;   // crypt(3) string, or {PLAIN}secret
+    std::string display_name;
+    std::vector<std::string> addresses;
+};
+
+enum class address_kind { local_user, alias, unknown_local, foreign };
+
+struct resolution {
+    address_kind kind = address_kind::foreign;
+    const user* owner = nullptr;                       // for local_user
+    const std::vector<std::string>* targets = nullptr; // for alias
+};
+
+class snapshot {
+public:
+    snapshot(std::vector<std::string> local_domains, std::vector<user> users,
+             std::unordered_map<std::string, std::vector<std::string>> aliases);
+
+    // The first local domain; unqualified addresses are qualified with it.
+    const std::string& primary_domain() const noexcept { return _domains.front(); }
+    const std::vector<std::string>& local_domains() const noexcept { return _domains; }
+    const std::vector<user>& users() const noexcept { return _users; }
+
+    bool is_local_domain(std::string_view domain) const noexcept;
+    // `address` is local@domain (already qualified).
+    resolution resolve(std::string_view address) const;
+    const user* find_user(std::string_view login) const;
+
+private:
+    std::vector<std::string> _domains;   // lower case, never empty
+    std::vector<user> _users;
+    std::unordered_map<std::string, size_t> _by_address;   // lower-cased full address -> user
+    std::unordered_map<std::string, size_t> _by_name;
+    std::unordered_map<std::string, std::vector<std::string>> _aliases;  // lower-cased keys
+};
+
+std::string to_lower(std::string_view s);
+
+}  // namespace posthorn::directory

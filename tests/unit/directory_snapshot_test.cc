@@ -1,0 +1,40 @@
+#include "posthorn/directory.hh"
+
+#include <gtest/gtest.h>
+
+using namespace posthorn::directory;
+
+namespace {
+snapshot demo() {
+    std::vector<user> users;
+    users.push_back({"user1", "{PLAIN}user1", "User One", {"user1@example.test"}});
+    users.push_back({"User2", "{PLAIN}user2", "User Two", {"user2@example.test", "two@example.test"}});
+    return snapshot({"Example.Test", "localhost"}, std::move(users),
+                    {{"postmaster@example.test", {"user1@example.test"}}});
+}
+}  // namespace
+
+TEST(directory_snapshot, addresses_resolve_case_insensitively) {
+    auto d = demo();
+    auto r = d.resolve("USER1@EXAMPLE.TEST");
+    ASSERT_EQ(r.kind, address_kind::local_user);
+    EXPECT_EQ(r.owner->name, "user1");
+    EXPECT_EQ(d.resolve("two@example.test").owner->name, "user2");
+}
+
+TEST(directory_snapshot, user_names_resolve_in_every_local_domain) {
+    auto d = demo();
+    auto r = d.resolve("user2@localhost");
+    ASSERT_EQ(r.kind, address_kind::local_user);
+    EXPECT_EQ(r.owner->name, "user2");
+}
+
+TEST(directory_snapshot, unknown_local_foreign_and_alias_are_told_apart) {
+    auto d = demo();
+    EXPECT_EQ(d.resolve("nobody@example.test").kind, address_kind::unknown_local);
+    EXPECT_EQ(d.resolve("user1@elsewhere.test").kind, address_kind::foreign);
+    auto a = d.resolve("Postmaster@example.test");
+    ASSERT_EQ(a.kind, address_kind::alias);
+    EXPECT_EQ(a.targets->front(), "user1@example.test");
+    EXPECT_EQ(d.primary_domain(), "example.test");
+}

@@ -1,0 +1,89 @@
+// The configuration: one TOML file (DESIGN.md "Configuration and tools"), or
+// the embedded demo config when no file is given. Parsed once at start into
+// plain values; shards copy what they need (no global mutable config).
+//
+// Errors: load() returns a message naming the key and the problem; unknown
+// keys are warned about, not fatal, so a newer file still starts.
+#pragma once
+
+#include "posthorn/core/result.hh"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace posthorn::app {
+
+enum class io_choice : uint8_t { auto_detect, io_uring, epoll };
+enum class durability_mode : uint8_t { fsync, none };
+
+struct cidr {
+    bool v6 = false;
+    uint8_t bytes[16] = {};
+    uint8_t prefix_bits = 0;
+    bool contains(const uint8_t* addr, bool addr_v6) const noexcept;
+};
+
+struct user_entry {
+    std::string name;
+    std::string password;
+    std::string display_name;
+    std::vector<std::string> addresses;
+};
+
+struct config {
+    // [server]
+    std::string hostname = "mx.example.test";
+    uint32_t shards = 0;                    // 0 = one per CPU ("auto")
+    io_choice io = io_choice::auto_detect;
+    std::string data_dir = "var";
+    durability_mode durability = durability_mode::fsync;
+    std::string log_level = "info";
+    // [listen]
+    std::vector<std::string> listen_smtp, listen_pop3, listen_imap, listen_ldap, listen_rpc, listen_metrics;
+    // [smtp]
+    uint64_t max_message_size = 52428800;
+    uint32_t max_recipients = 1000;
+    uint32_t line_length_max = 512;
+    uint32_t errors_max = 10;
+    uint64_t command_timeout_ms = 300000;   // RFC 5321 §4.5.3.2.7: 5 minutes
+    uint64_t data_timeout_ms = 600000;      // §4.5.3.2.6: 10 minutes for the terminator
+    uint32_t max_connections_per_ip = 50;   // per shard
+    uint32_t max_connections = 10000;       // per shard
+    uint32_t body_window_bytes = 256 * 1024;
+    std::vector<cidr> trusted_networks;
+    std::vector<std::string> trusted_networks_text;
+    std::string bare_newlines = "reject";   // reject | normalize
+    std::string vrfy = "cannot_verify";     // cannot_verify | verify | disabled
+    bool expn = false;
+    bool forbid_unauth_pipelining = true;
+    // [spool]
+    uint64_t segment_bytes = 64ull << 20;
+    uint32_t chunk_bytes = 16384;
+    uint32_t chunks_per_shard = 8192;
+    // [domains] [[users]] [aliases] [routes]
+    std::vector<std::string> local_domains;
+    std::vector<user_entry> users;
+    std::unordered_map<std::string, std::vector<std::string>> aliases;
+    std::unordered_map<std::string, std::string> routes;
+    // [queue]
+    std::vector<uint64_t> retry_ms;
+    uint64_t lifetime_ms = 5ull * 24 * 3600 * 1000;
+
+    std::string source = "embedded demo config";
+};
+
+// The embedded demo configuration (DESIGN.md): example.test, user1..user5.
+std::string_view demo_config_text() noexcept;
+
+// Parses TOML text; `source` names it in messages. On error, `message` says why.
+bool parse_config(std::string_view text, std::string source, config& out, std::string& message);
+bool load_config(const std::string& path_or_empty, config& out, std::string& message);
+
+// "5m", "300s", "250ms", "1h", "5d", or a bare number of seconds.
+bool parse_duration_ms(std::string_view text, uint64_t& out_ms);
+bool parse_cidr(std::string_view text, cidr& out);
+
+}  // namespace posthorn::app

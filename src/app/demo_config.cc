@@ -1,0 +1,68 @@
+// The embedded demo configuration: what `posthorn serve` runs with no -c.
+#include "posthorn/app/config.hh"
+
+namespace posthorn::app {
+
+std::string_view demo_config_text() noexcept {
+    return R"toml(# posthorn demo configuration (embedded): the domain example.test on loopback.
+[server]
+hostname = "mx.example.test"
+shards = "auto"
+io = "auto"
+data_dir = "var"
+durability = "fsync"
+
+[listen]
+smtp = ["127.0.0.1:2525"]
+# pop3, imap, ldap, rpc and metrics listeners arrive with their issues.
+
+[smtp]
+max_message_size = 52428800
+max_recipients = 1000
+trusted_networks = ["127.0.0.0/8", "::1/128"]
+bare_newlines = "reject"
+
+[domains]
+local = ["example.test", "localhost"]
+
+[[users]]
+name = "user1"
+password = "{PLAIN}user1"
+display_name = "User One"
+addresses = ["user1@example.test"]
+
+[[users]]
+name = "user2"
+password = "{PLAIN}user2"
+display_name = "User Two"
+addresses = ["user2@example.test"]
+
+[[users]]
+name = "user3"
+password = "{PLAIN}user3"
+display_name = "User Three"
+addresses = ["user3@example.test"]
+
+[[users]]
+name = "user4"
+password = "{PLAIN}user4"
+display_name = "User Four"
+addresses = ["user4@example.test"]
+
+[[users]]
+name = "user5"
+password = "{PLAIN}user5"
+display_name = "User Five"
+addresses = ["user5@example.test"]
+
+[aliases]
+"postmaster@example.test" = ["user1@example.test"]
+"abuse@example.test" = ["user1@example.test"]
+
+[queue]
+retry = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]
+lifetime = "5d"
+)toml";
+}
+
+}  // namespace posthorn::app

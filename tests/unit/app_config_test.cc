@@ -1,0 +1,51 @@
+#include "posthorn/app/config.hh"
+
+#include <gtest/gtest.h>
+
+using namespace posthorn::app;
+
+TEST(app_config, the_embedded_demo_config_parses) {
+    config c;
+    std::string msg;
+    ASSERT_TRUE(load_config("", c, msg)) << msg;
+    EXPECT_EQ(c.hostname, "mx.example.test");
+    ASSERT_EQ(c.listen_smtp.size(), 1u);
+    EXPECT_EQ(c.listen_smtp[0], "127.0.0.1:2525");
+    EXPECT_EQ(c.users.size(), 5u);
+    EXPECT_EQ(c.local_domains.front(), "example.test");
+    EXPECT_EQ(c.retry_ms.front(), 60'000u);
+    EXPECT_EQ(c.lifetime_ms, 5ull * 86'400'000);
+}
+
+TEST(app_config, a_bad_value_names_its_key) {
+    config c;
+    std::string msg;
+    EXPECT_FALSE(parse_config("[domains]\nlocal=[\"a.test\"]\n[server]\nio = \"kqueue\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("server.io"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config("[server\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("t.toml:1"), std::string::npos) << msg;
+}
+
+TEST(app_config, durations_take_units) {
+    uint64_t ms = 0;
+    EXPECT_TRUE(parse_duration_ms("250ms", ms));
+    EXPECT_EQ(ms, 250u);
+    EXPECT_TRUE(parse_duration_ms("5m", ms));
+    EXPECT_EQ(ms, 300'000u);
+    EXPECT_TRUE(parse_duration_ms("2", ms));
+    EXPECT_EQ(ms, 2'000u);
+    EXPECT_FALSE(parse_duration_ms("5 weeks", ms));
+}
+
+TEST(app_config, trusted_networks_match_by_prefix) {
+    cidr c;
+    ASSERT_TRUE(parse_cidr("127.0.0.0/8", c));
+    uint8_t inside[4] = {127, 1, 2, 3}, outside[4] = {128, 0, 0, 1};
+    EXPECT_TRUE(c.contains(inside, false));
+    EXPECT_FALSE(c.contains(outside, false));
+    EXPECT_FALSE(parse_cidr("10.0.0.0/33", c));
+    ASSERT_TRUE(parse_cidr("::1/128", c));
+    uint8_t v6[16] = {};
+    v6[15] = 1;
+    EXPECT_TRUE(c.contains(v6, true));
+}

@@ -1,5 +1,129 @@
+// `posthorn serve`: builds the directory snapshot, starts one shard per core
+// and, on each, opens the shard's spool (recovering it), binds the SMTP
+// listeners with SO_REUSEPORT and runs the reactor until SIGINT/SIGTERM.
+// The group commit runs as a turn hook: one fdatasync per shard per turn.
 #include "posthorn/app/commands.hh"
+#include "posthorn/core/log.hh"
+#include "posthorn/core/shard.hh"
+#include "posthorn/net.hh"
+#include "smtp_node.hh"
+#include "spool_sink.hh"
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <memory>
+
 namespace posthorn::app {
-int run_serve(const config&) { std::fprintf(stderr, "serve: not wired yet\n"); return 1; }
+namespace {
+
+struct serve_context {
+    const config& cfg;
+    const directory::snapshot& dir;
+    std::atomic<int> exit_code{0};
+};
+
+uint64_t wall_clock_us() {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
+
+directory::snapshot build_directory(const config& cfg) {
+    std::vector<directory::user> users;
+    for (const auto& u : cfg.users) users.push_back({u.name, u.password, u.display_name, u.addresses});
+    return directory::snapshot(cfg.local_domains, std::move(users), cfg.aliases);
+}
+
+void run_shard(serve_context& ctx, core::shard& sh) noexcept {
+    const config& cfg = ctx.cfg;
+    spool::options so;
+    so.dir = cfg.data_dir + "/spool/" + std::to_string(sh.id());
+    so.segment_bytes = cfg.segment_bytes;
+    so.durability = cfg.durability == durability_mode::fsync ? spool::durability::fsync : spool::durability::none;
+    auto opened = spool::shard_spool::open(so);
+    if (!opened) {
+        core::log::error("event=spool_open_failed dir={} what=\"{}\" reason=\"{}\"", so.dir, opened.err().what,
+                         opened.err().reason());
+        ctx.exit_code = 1;
+        sh.stop_all();
+        return;
+    }
+    std::unique_ptr<spool::shard_spool> sp = std::move(opened.value());
+    spool::recovery rec = sp->recover();
+    // spool::open logged the recovery (event=spool_open ... live_messages= torn_tail_bytes= ...).
+
+    // Queue ids: shard in the top byte; the counter starts past the clock and
+    // past every recovered id, so ids stay unique across restarts.
+    uint64_t first = wall_clock_us();
+    for (const auto& m : rec.messages) first = std::max<uint64_t>(first, (m.id & ((1ull << 56) - 1)) + 1);
+    spool_sink sink(*sp, sh.id(), first);
+    smtp_node node(cfg, ctx.dir, sink);
+
+    core::reactor& io = sh.io();
+    struct commit_driver {
+        spool_sink* sink;
+        core::reactor* io;
+        void turn() noexcept {
+            sink->complete_durable();  // durability none, or answers a finished sync left
+            int fd = sink->sync_to_start();
+            if (fd < 0) return;
+            io->fdatasync(fd, [s = sink](core::result<void> res) noexcept {
+                s->sync_finished(res.ok() ? 0 : -(res.err().code > 0 ? res.err().code : EIO));
+            });
+        }
+    } driver{&sink, &io};
+    auto hook = io.add_turn_hook([d = &driver]() noexcept { d->turn(); });
+
+    net::registry reg(io, net::limits{cfg.max_connections, cfg.max_connections_per_ip}, sh.id());
+    for (const auto& addr : cfg.listen_smtp) {
+        auto l = reg.listen(addr, node);
+        if (!l) {
+            core::log::error("event=listen_failed proto=smtp addr={} reason=\"{}\"", addr, l.err().reason());
+            ctx.exit_code = 1;
+            sh.stop_all();
+            break;
+        }
+    }
+
+    io.run();
+
+    reg.close_all(/*graceful=*/true);
+    io.run_until_idle();
+    io.remove_turn_hook(hook);
+    if (sink.sync_in_flight()) io.run_until_idle();
+    (void)sp->sync_now();
+    core::log::info("event=shard_stopped sessions={} messages={}", node.sessions_opened(), sink.messages_committed());
+}
+
+}  // namespace
+
+int run_serve(const config& cfg) {
+    directory::snapshot dir = build_directory(cfg);
+    if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
+    for (const auto* l : {&cfg.listen_pop3, &cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc, &cfg.listen_metrics})
+        if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
+    if (cfg.durability == durability_mode::none)
+        core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
+
+    core::shard_config sc;
+    sc.shards = cfg.shards;
+    sc.io = cfg.io == io_choice::io_uring ? core::io_mode::io_uring
+            : cfg.io == io_choice::epoll  ? core::io_mode::epoll
+                                          : core::io_mode::auto_detect;
+    sc.chunk_bytes = cfg.chunk_bytes;
+    sc.chunk_count = cfg.chunks_per_shard;
+    core::shard_set shards(sc);
+    serve_context ctx{cfg, dir};
+    std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
+    for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
+    std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
+    auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });
+    if (!res) {
+        core::log::error("event=serve_failed what=\"{}\" reason=\"{}\"", res.err().what, res.err().reason());
+        return 1;
+    }
+    return ctx.exit_code.load();
+}
+
+}  // namespace posthorn::app

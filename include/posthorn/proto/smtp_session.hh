@@ -36,6 +36,9 @@ struct session_config {
     vrfy_policy vrfy = vrfy_policy::cannot_verify;
     bool expn_enabled = false;             // false: 502
     bool forbid_unauth_pipelining = true;  // as Postfix smtpd_forbid_unauth_pipelining
+    // Wall clock (Unix ms) for Received: and envelopes; null: the system
+    // clock. Tests pin it.
+    int64_t (*clock_unix_ms)() noexcept = nullptr;
 };
 
 struct peer_info {
@@ -54,8 +57,10 @@ public:
     virtual core::result<void> write_body(uint64_t id, std::span<const core::slice> body) = 0;
     // End of the message: the envelope, the Received: header to prepend, and
     // the rest of the body. Asynchronous: the host calls session::on_committed
-    // once the message is durable (or failed). The slices may be released as
-    // soon as this returns.
+    // once the message is durable (or failed). The slices and the header's
+    // bytes may be released as soon as this returns. An error return is final (the session answers
+    // 451 4.3.0 and does not call abort_message for that id); the sink may
+    // call on_committed from inside commit().
     virtual core::result<void> commit(uint64_t id, const queue::envelope& env,
                                       std::string_view received_header,
                                       std::span<const core::slice> body_tail) = 0;

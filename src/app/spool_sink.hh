@@ -1,0 +1,74 @@
+// The SMTP sessions' message_sink on one shard: streams body fragments and
+// commits messages into the shard's spool, hands out queue ids, and runs the
+// group commit — one fdatasync per loop turn answers every message appended
+// in that turn (DESIGN.md "Group commit").
+//
+// Threading: shard-local, not thread-safe.
+// Errors: a failed append or fdatasync makes the spool refuse further
+// appends; sessions then get 451 4.3.0 (begin_message/commit errors), and
+// the waiters of a failed sync get on_committed(false).
+#pragma once
+
+#include "posthorn/proto/smtp_session.hh"
+#include "posthorn/spool.hh"
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace posthorn::app {
+
+class spool_sink final : public proto::smtp::message_sink {
+public:
+    // Called once the records up to a waiter's sequence number are durable
+    // (ok) or can no longer be (failed sync).
+    using waiter_done = void (*)(void* ctx, uint64_t token, bool ok) noexcept;
+
+    spool_sink(spool::shard_spool& spool, uint32_t shard, uint64_t first_counter);
+
+    core::result<uint64_t> begin_message() override;
+    core::result<void> write_body(uint64_t id, std::span<const core::slice> body) override;
+    core::result<void> commit(uint64_t id, const queue::envelope& env, std::string_view received_header,
+                              std::span<const core::slice> body_tail) override;
+    void abort_message(uint64_t id) noexcept override;
+
+    // The host parks a session whose commit is pending; `token` names it.
+    void park(uint64_t token) { _waiters.push_back({_spool.appended_seq(), token}); }
+    void set_waiter_done(waiter_done fn, void* ctx) noexcept { _done = fn; _done_ctx = ctx; }
+
+    // Group commit, driven by the host once per loop turn: if records wait
+    // for durability and no fdatasync is in flight, returns the fd to sync and
+    // remembers the sequence number it will cover; else -1.
+    int sync_to_start() noexcept;
+    void sync_finished(int result) noexcept;  // 0 or -errno
+    // Answers every waiter whose records are durable (also with durability none).
+    void complete_durable() noexcept;
+    bool sync_in_flight() const noexcept { return _sync_in_flight; }
+
+    uint64_t messages_committed() const noexcept { return _committed; }
+
+private:
+    struct waiter {
+        uint64_t seq;
+        uint64_t token;
+    };
+    void fill_iov(std::span<const core::slice> s);
+
+    spool::shard_spool& _spool;
+    uint64_t _shard_bits;
+    uint64_t _counter;
+    std::unordered_map<uint64_t, std::vector<spool::location>> _fragments;  // big messages only
+    std::deque<waiter> _waiters;
+    std::vector<iovec> _iov;        // reused per append
+    std::string _envelope_bytes;    // reused per commit
+    waiter_done _done = nullptr;
+    void* _done_ctx = nullptr;
+    bool _sync_in_flight = false;
+    uint64_t _sync_seq = 0;
+    uint64_t _committed = 0;
+};
+
+}  // namespace posthorn::app

@@ -68,7 +68,7 @@ public:
 result<std::unique_ptr<io_backend>> make_uring_backend(reactor& r, const reactor_config& config);
 result<std::unique_ptr<io_backend>> make_epoll_backend(reactor& r, const reactor_config& config);
 
-// io_uring_queue_init_params with SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG,
+// io_uring_queue_init_params with SINGLE_ISSUER|DEFER_TASKRUN,
 // retried without them on EINVAL. Returns 0 or -errno. (io_probe.cc)
 int setup_ring(unsigned entries, ::io_uring* ring) noexcept;
 

@@ -19,8 +19,9 @@ namespace posthorn::core {
 
 int setup_ring(unsigned entries, ::io_uring* ring) noexcept {
     io_uring_params p{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
-              IORING_SETUP_CQSIZE;
+    // No TASKRUN_FLAG: completions are reaped only by the turn's one enter
+    // (it always asks for events), so peeking the CQ never enters the kernel.
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
     p.cq_entries = entries * 4;
     int rc = io_uring_queue_init_params(entries, ring, &p);
     if (rc != -EINVAL) return rc;

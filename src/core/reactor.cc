@@ -70,6 +70,7 @@ void reactor::run_once(bool block) noexcept { turn(block); }
 void reactor::run_until_idle(uint32_t max_turns) noexcept {
     const uint64_t give_up_ms = clock_ms() + 2000;
     timer_id bound = schedule(give_up_ms, []() noexcept {});
+    _draining = true;
     for (uint32_t i = 0; i < max_turns; ++i) {
         if (_backend->inflight() == 0 && _tasks.empty() && _flush.empty()) break;
         if (clock_ms() >= give_up_ms) {
@@ -78,6 +79,7 @@ void reactor::run_until_idle(uint32_t max_turns) noexcept {
         }
         turn(true);
     }
+    _draining = false;
     cancel(bound);
 }
 
@@ -149,12 +151,15 @@ void reactor::turn(bool may_block) noexcept {
     run_tasks(_flush);
 
     bool block = may_block && !_turn_requested && _tasks.empty() && _flush.empty() && !_backend->has_ready();
+    if (_draining && _backend->inflight() == 0) block = false;  // run_until_idle() is done
     _turn_requested = false;
     if (block) {
         _sleeping.store(true, std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (run_pollers() || !_tasks.empty() || !_flush.empty() || _stop.load(std::memory_order_acquire))
-            block = false;
+        // A stop() from this thread may have had its wake-up read consumed
+        // in this very turn; run_until_idle() after a stop still sleeps.
+        bool stopping = _stop.load(std::memory_order_acquire) && !_draining;
+        if (run_pollers() || !_tasks.empty() || !_flush.empty() || stopping) block = false;
     }
     _backend->submit_and_wait(block, _timers.next_deadline());
     _sleeping.store(false, std::memory_order_relaxed);

@@ -33,18 +33,24 @@ protected:
         reactor = std::move(r.value());
         ASSERT_EQ(reactor->mode(), GetParam());
         // Guard against a hang: a failing test, never a timing assertion.
-        guard = reactor->schedule_after(5000, [this]() noexcept {
+        guard_at_ms = reactor->now_ms() + 5000;
+        guard = reactor->schedule(guard_at_ms, [this]() noexcept {
             ADD_FAILURE() << "test timed out";
             reactor->stop();
         });
     }
     void TearDown() override {
-        if (reactor) reactor->cancel(guard);
+        if (!reactor) return;
+        reactor->cancel(guard);
+        // A loop that slept through a wake-up is only woken by the guard's
+        // timeout: a hang, even when the test's own checks passed.
+        EXPECT_LT(core::reactor::clock_ms(), guard_at_ms) << "the loop hung until the guard";
     }
 
     core::chunk_pool pool{4096, 64};
     std::unique_ptr<core::reactor> reactor;
     core::timer_id guard;
+    uint64_t guard_at_ms = 0;
 };
 
 std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }

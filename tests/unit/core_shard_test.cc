@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace posthorn;
@@ -34,6 +37,43 @@ protected:
 };
 
 std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
+
+// Stops a hung shard_set after 5 s and fails the test (never a timing
+// assertion: a correct run ends in milliseconds).
+class watchdog {
+public:
+    explicit watchdog(core::shard_set& set) {
+        // Born with SIGINT/SIGTERM blocked, as every thread must be while a
+        // shard_set owns them, or the kernel may deliver one here.
+        sigset_t stop_signals, old;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
+        _t = std::thread([this, &set] {
+            std::unique_lock lk(_m);
+            if (!_cv.wait_for(lk, std::chrono::seconds(5), [this] { return _done; })) {
+                ADD_FAILURE() << "shard_set hung";
+                set.stop();
+            }
+        });
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+    ~watchdog() {
+        {
+            std::lock_guard lk(_m);
+            _done = true;
+        }
+        _cv.notify_one();
+        _t.join();
+    }
+
+private:
+    std::mutex _m;
+    std::condition_variable _cv;
+    bool _done = false;
+    std::thread _t;
+};
 
 // Shard 0 sends `total` numbered messages to shard 1 through a ring of 8;
 // shard 1 checks the order and, after each batch it drains, tells shard 0 to
@@ -82,6 +122,7 @@ TEST_P(shard_test, messages_arrive_in_order_and_a_full_ring_pushes_back) {
     ping_pong pp;
     ping_pong::instance = &pp;
     core::shard_set set(config);
+    watchdog dog(set);
     auto r = set.run([&pp](core::shard& s) noexcept {
         EXPECT_EQ(s.count(), 2u);
         if (s.id() == 0) pp.pump(s);
@@ -97,6 +138,7 @@ TEST_P(shard_test, messages_arrive_in_order_and_a_full_ring_pushes_back) {
 TEST_P(shard_test, a_message_to_the_same_shard_runs_on_its_loop) {
     std::atomic<int> ran{0};
     core::shard_set set(config);
+    watchdog dog(set);
     auto r = set.run([&ran](core::shard& s) noexcept {
         if (s.id() == 1) {
             s.send(1, core::shard_message{[](core::shard* here, void* p) noexcept {
@@ -115,6 +157,7 @@ TEST_P(shard_test, a_message_to_the_same_shard_runs_on_its_loop) {
 TEST_P(shard_test, sigterm_stops_every_shard_and_run_returns) {
     std::atomic<int> finished{0};
     core::shard_set set(config);
+    watchdog dog(set);
     auto r = set.run([&finished](core::shard& s) noexcept {
         if (s.id() == 0) ::kill(::getpid(), SIGTERM);  // blocked: only the signalfd sees it
         s.io().run();
@@ -130,6 +173,7 @@ TEST_P(shard_test, undelivered_messages_are_freed_at_shutdown) {
     freed = 0;
     ran = 0;
     core::shard_set set(config);
+    watchdog dog(set);
     auto r = set.run([](core::shard& s) noexcept {
         if (s.id() == 0) {
             for (int i = 0; i < 4; ++i)

@@ -113,7 +113,8 @@ protected:
 
     // Runs the loop until the client returns (it then stops the loop).
     void run_with_client(const std::function<void()>& client) {
-        core::timer_id guard = reactor->schedule_after(8000, [this]() noexcept {
+        const uint64_t guard_at_ms = reactor->now_ms() + 8000;
+        core::timer_id guard = reactor->schedule(guard_at_ms, [this]() noexcept {
             ADD_FAILURE() << "test timed out";
             reactor->stop();
         });
@@ -128,6 +129,7 @@ protected:
         reg->close_all();
         reactor->run_until_idle();
         EXPECT_TRUE(reg->idle());
+        EXPECT_LT(core::reactor::clock_ms(), guard_at_ms) << "the loop hung until the guard";
     }
 
     void TearDown() override {

@@ -140,6 +140,7 @@ private:
     reactor_stats _stats;
     uint64_t _now_ms = 0;
     bool _turn_requested = false;
+    bool _draining = false;  // inside run_until_idle()
     int _wake_fd = -1;
     std::atomic<bool> _stop{false};
     std::atomic<bool> _sleeping{false};

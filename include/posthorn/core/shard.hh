@@ -8,7 +8,8 @@
 // thread), which owns SIGINT/SIGTERM through a signalfd and, on either or on
 // stop(), asks every reactor to stop: each finishes its turn and returns from
 // run(); the body then closes its listeners and drains (see the example in
-// net.hh).
+// net.hh). Any other thread of the process must block SIGINT/SIGTERM (start
+// it with them blocked), or the kernel may deliver them there instead.
 // Limits: queue_capacity messages in flight per ordered pair; send() returns
 // false beyond it and the sender keeps the message (backpressure).
 // Logs: pinning failures (tolerated) and the stop signal, one line each.

@@ -112,7 +112,7 @@ struct parser {
             warn_unknown(*s, "smtp", {"max_message_size", "max_recipients", "line_length_max", "errors_max",
                                       "command_timeout", "data_timeout", "max_connections_per_ip", "max_connections",
                                       "body_window_bytes", "trusted_networks", "bare_newlines", "vrfy", "expn",
-                                      "forbid_unauth_pipelining"});
+                                      "forbid_unauth_pipelining", "greet_pause"});
             if (!num(*s, "smtp", "max_message_size", out.max_message_size) ||
                 !num(*s, "smtp", "max_recipients", out.max_recipients) ||
                 !num(*s, "smtp", "line_length_max", out.line_length_max) ||
@@ -125,7 +125,8 @@ struct parser {
                 !strings(*s, "smtp", "trusted_networks", out.trusted_networks_text) ||
                 !str(*s, "smtp", "bare_newlines", out.bare_newlines) || !str(*s, "smtp", "vrfy", out.vrfy) ||
                 !boolean(*s, "smtp", "expn", out.expn) ||
-                !boolean(*s, "smtp", "forbid_unauth_pipelining", out.forbid_unauth_pipelining))
+                !boolean(*s, "smtp", "forbid_unauth_pipelining", out.forbid_unauth_pipelining) ||
+                !duration(*s, "smtp", "greet_pause", out.greet_pause_ms))
                 return false;
             if (out.bare_newlines != "reject" && out.bare_newlines != "normalize")
                 return fail("smtp.bare_newlines", "must be reject or normalize");

@@ -1,6 +1,7 @@
 #include "smtp_node.hh"
 
 #include "posthorn/core/log.hh"
+#include "posthorn/core/reactor.hh"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -67,12 +68,30 @@ void smtp_node::on_open(net::connection& c) noexcept {
     c.set_context(s);
     c.set_idle_timeout_ms(_cfg.command_timeout_ms);
     // Pre-greeting talkers: with reading paused since open, has_early_input()
-    // is exact (kept input, or bytes already in the socket).
-    bool early = false;
-    if (_session_cfg.forbid_unauth_pipelining) {
-        c.pause_reading();
-        early = c.has_early_input();
+    // is exact (kept input, or bytes already in the socket). A greet pause
+    // (as Postfix postscreen's greet_wait) gives them time to show.
+    if (_session_cfg.forbid_unauth_pipelining) c.pause_reading();
+    if (_session_cfg.forbid_unauth_pipelining && _cfg.greet_pause_ms > 0) {
+        _pausing.emplace(c.id(), &c);
+        c.io().schedule_after(_cfg.greet_pause_ms,
+                              [self = this, id = c.id()]() noexcept { self->on_greet_pause_over(id); });
+        return;
     }
+    greet(c);
+}
+
+void smtp_node::on_greet_pause_over(uint64_t conn_id) noexcept {
+    auto it = _pausing.find(conn_id);
+    if (it == _pausing.end()) return;  // gone meanwhile
+    net::connection& c = *it->second;
+    _pausing.erase(it);
+    greet(c);
+}
+
+void smtp_node::greet(net::connection& c) noexcept {
+    auto* s = static_cast<proto::smtp::session*>(c.context());
+    if (!s || c.closing()) return;
+    bool early = _session_cfg.forbid_unauth_pipelining && c.has_early_input();
     s->start(early);
     after_session_step(c, *s);
     if (!s->wants_close()) c.resume_reading();
@@ -139,6 +158,7 @@ void smtp_node::on_close(net::connection& c) noexcept {
     auto* s = static_cast<proto::smtp::session*>(c.context());
     c.set_context(nullptr);
     _parked.erase(c.id());
+    _pausing.erase(c.id());
     if (s) {
         s->on_disconnect();
         delete s;

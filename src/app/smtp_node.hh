@@ -34,6 +34,8 @@ public:
 
 private:
     static void on_commit_done(void* ctx, uint64_t token, bool ok) noexcept;
+    void greet(net::connection& c) noexcept;
+    void on_greet_pause_over(uint64_t conn_id) noexcept;
     void after_session_step(net::connection& c, proto::smtp::session& s) noexcept;
     bool is_trusted(std::string_view ip) const noexcept;
 
@@ -42,6 +44,7 @@ private:
     spool_sink& _sink;
     proto::smtp::session_config _session_cfg;
     std::unordered_map<uint64_t, net::connection*> _parked;  // connection id -> waiting for commit
+    std::unordered_map<uint64_t, net::connection*> _pausing; // connection id -> in the greet pause
     uint64_t _opened = 0;
 };
 

@@ -59,6 +59,7 @@ struct config {
     std::string vrfy = "cannot_verify";     // cannot_verify | verify | disabled
     bool expn = false;
     bool forbid_unauth_pipelining = true;
+    uint64_t greet_pause_ms = 0;            // wait before 220 to catch pre-greeting talkers
     // [spool]
     uint64_t segment_bytes = 64ull << 20;
     uint32_t chunk_bytes = 16384;

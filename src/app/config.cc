@@ -132,7 +132,7 @@ struct parser {
                 return fail("smtp.bare_newlines", "must be reject or normalize");
             if (out.vrfy != "cannot_verify" && out.vrfy != "verify" && out.vrfy != "disabled")
                 return fail("smtp.vrfy", "must be cannot_verify, verify or disabled");
-            if (out.line_length_max < 64) return fail("smtp.line_length_max", "must be at least 64");
+            if (out.line_length_max < 32) return fail("smtp.line_length_max", "must be at least 32");
             if (out.body_window_bytes < 4096) return fail("smtp.body_window_bytes", "must be at least 4096");
         }
         out.trusted_networks.clear();

@@ -83,10 +83,16 @@ TEST(smtp_address, unknown_mail_parameters_get_555_and_bad_values_501) {
     EXPECT_EQ(e.reply, reply_id::unsupported_param);
     EXPECT_EQ(e.keyword, "AUTH");
     for (std::string_view bad : {"SIZE=", "SIZE=12x", "SIZE=1 SIZE=2", "BODY=9BIT", "RET=ALL", "ENVID=a=b",
-                                 "ENVID=+zz", "SMTPUTF8=yes", "SIZE=99999999999999999999"}) {
+                                 "ENVID=+zz", "SMTPUTF8=yes", "SIZE=123456789012345678901"}) {
         SCOPED_TRACE(std::string(bad));
         EXPECT_EQ(parse_mail_params(bad, m).reply, reply_id::bad_parameter);
     }
+}
+
+TEST(smtp_address, a_twenty_digit_size_saturates_instead_of_failing) {
+    mail_params m;
+    EXPECT_EQ(parse_mail_params("SIZE=99999999999999999999", m).reply, reply_id::none);
+    EXPECT_EQ(m.size, UINT64_MAX);
 }
 
 TEST(smtp_address, rcpt_parameters_carry_notify_and_orcpt) {

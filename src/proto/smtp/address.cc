@@ -226,11 +226,14 @@ param_error parse_mail_params(std::string_view text, mail_params& out) noexcept 
     bool seen_size = false, seen_body = false, seen_ret = false, seen_envid = false;
     return for_each_param(text, [&](std::string_view key, bool has_value, std::string_view value) {
         if (iequals(key, "SIZE")) {  // RFC 1870 §6
-            if (seen_size || value.empty() || value.size() > 19) return bad(key);
+            // size-value is 1*20DIGIT; one past uint64 saturates, and the
+            // size check then answers 552 as for any value over the limit.
+            if (seen_size || value.empty() || value.size() > 20) return bad(key);
             uint64_t n = 0;
             for (char c : value) {
                 if (c < '0' || c > '9') return bad(key);
-                n = n * 10 + static_cast<uint64_t>(c - '0');
+                uint64_t digit = static_cast<uint64_t>(c - '0');
+                n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
             }
             seen_size = true;
             out.size = n;

@@ -137,17 +137,28 @@ void reactor::run_tasks(task_queue& q) noexcept {
     while (task* t = batch.pop()) t->run();
 }
 
+namespace {
+constexpr int k_hook_rounds_max = 8;
+}  // namespace
+
 void reactor::turn(bool may_block) noexcept {
     _now_ms = clock_ms();
     ++_stats.turns;
     _backend->dispatch();
     _timers.fire_due(_now_ms);
     run_pollers();
-    run_tasks(_tasks);
-    for (size_t i = 0; i < _hooks.size(); ++i) {
-        if (_hooks[i]) _hooks[i]();
+    // Tasks and hooks alternate until the tasks settle: work a task does
+    // after a hook ran (a session refed from its kept input appends a
+    // message) must still meet the hooks (the group commit) before the loop
+    // may sleep, or it would wait for an unrelated event. Bounded: what is
+    // left after the last round makes this turn non-blocking instead.
+    for (int round = 0; round < k_hook_rounds_max; ++round) {
+        run_tasks(_tasks);
+        for (size_t i = 0; i < _hooks.size(); ++i) {
+            if (_hooks[i]) _hooks[i]();
+        }
+        if (_tasks.empty()) break;
     }
-    run_tasks(_tasks);
     run_tasks(_flush);
 
     bool block = may_block && !_turn_requested && _tasks.empty() && _flush.empty() && !_backend->has_ready();

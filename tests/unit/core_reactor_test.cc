@@ -156,6 +156,28 @@ TEST_P(reactor_test, turn_hooks_run_every_turn_after_posted_tasks) {
     EXPECT_EQ(order, (std::vector<char>{'t', 'h'}));
 }
 
+// A task posted by a task runs after the first hook pass; the hooks must
+// still see its work in the same turn, or the loop sleeps on it.
+TEST_P(reactor_test, work_posted_by_a_task_still_meets_the_hooks_before_the_turn_ends) {
+    struct state {
+        core::reactor* r;
+        core::task second;
+        bool second_ran = false;
+        bool hook_saw_second = false;
+    } st{reactor.get(), {}, false, false};
+    st.second.set([](void* ctx) noexcept { static_cast<state*>(ctx)->second_ran = true; }, &st);
+    core::task first([](void* ctx) noexcept {
+        auto* s = static_cast<state*>(ctx);
+        s->r->post(s->second);
+    }, &st);
+    auto hook = reactor->add_turn_hook([&st]() noexcept { st.hook_saw_second |= st.second_ran; });
+    reactor->post(first);
+    reactor->run_once(false);
+    reactor->remove_turn_hook(hook);
+    EXPECT_TRUE(st.second_ran);
+    EXPECT_TRUE(st.hook_saw_second);
+}
+
 TEST_P(reactor_test, fdatasync_completes_with_success_on_a_file) {
     char path[] = "/tmp/posthorn-fsync-XXXXXX";
     int fd = ::mkstemp(path);

@@ -6,9 +6,10 @@
 // One loop turn, in order:
 //   1. completions from the kernel are handled (stream data, sends, accepts,
 //      fdatasync) and their callbacks run;
-//   2. due timers fire; pollers run (cross-shard rings); posted tasks run;
-//   3. end-of-turn hooks run (the spool's group commit issues its fdatasync
-//      here), then tasks they posted;
+//   2. due timers fire; pollers run (cross-shard rings);
+//   3. posted tasks run, then the end-of-turn hooks (the spool's group commit
+//      issues its fdatasync here); again while tasks remain (a few rounds),
+//      so no task's work misses the hooks before the loop sleeps;
 //   4. flush tasks run (the net layer starts this turn's sends);
 //   5. one submission to the kernel, which waits only if no work is ready.
 //

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Helpers for the bench/compare shell scripts: /proc accounting, free ports
+and the Markdown report. Standard library only; every subcommand prints its
+answer on stdout and exits non-zero (with a message on stderr) on failure.
+
+  free-port                      a free TCP port on 127.0.0.1
+  tree-ticks PID                 CPU clock ticks (user+system) of PID and all its
+                                 live descendants, plus what their reaped
+                                 children used (cutime+cstime); a before/after
+                                 difference is the CPU the whole tree used
+  clk-tck                        clock ticks per second
+  status PID FIELD...            fields of /proc/PID/status in kB (VmRSS, VmHWM)
+  pss ROOT [COMM]                summed PSS in kB (smaps_rollup) of ROOT and its
+                                 descendants, or only those whose comm is COMM;
+                                 prints "pss_kb=N procs=N"
+  snap FILE                      writes every process's pid, ppid and CPU ticks
+                                 (utime+stime+cutime+cstime) to FILE
+  others BEFORE AFTER ROOT...    CPU ticks used between two snaps by user-space
+                                 processes outside the trees of the ROOT pids
+                                 (kernel threads excluded)
+  report RAW.tsv TITLE           the Markdown report of a smtp_vs_postfix run
+"""
+import os
+import socket
+import statistics
+import sys
+
+
+def die(msg):
+    print(f"benchlib: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read_stat(pid):
+    """(ppid, ticks, comm) of one process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("latin-1")
+    except OSError:
+        return None
+    # comm may hold spaces and parentheses: split at the last ')'.
+    lpar, rpar = data.find("("), data.rfind(")")
+    comm = data[lpar + 1:rpar]
+    fields = data[rpar + 2:].split()
+    # fields[0] is field 3 (state): ppid=4, utime=14, stime=15, cutime=16, cstime=17
+    ppid = int(fields[1])
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return ppid, ticks, comm
+
+
+def all_procs():
+    procs = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = read_stat(int(name))
+            if st is not None:
+                procs[int(name)] = st
+    return procs
+
+
+def tree(root, procs):
+    children = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def cmd_tree_ticks(args):
+    root = int(args[0])
+    procs = all_procs()
+    if root not in procs:
+        die(f"no process {root}")
+    print(sum(procs[p][1] for p in tree(root, procs)))
+
+
+def cmd_snap(args):
+    with open(args[0], "w") as f:
+        for pid, (ppid, ticks, comm) in all_procs().items():
+            f.write(f"{pid} {ppid} {ticks} {comm.replace(' ', '_') or '?'}\n")
+
+
+def load_snap(path):
+    procs = {}
+    with open(path) as f:
+        for line in f:
+            pid, ppid, ticks, comm = line.split(maxsplit=3)
+            procs[int(pid)] = (int(ppid), int(ticks), comm.strip())
+    return procs
+
+
+def cmd_others(args):
+    """CPU of everyone else: processes alive in both snaps count their
+    difference (which includes children they reaped meanwhile), new ones count
+    in full, and gone ones subtract what they had used before, since their
+    parent's cutime now holds all of it. Kernel threads (kthreadd's children)
+    and the trees of the ROOT pids are left out."""
+    before, after = load_snap(args[0]), load_snap(args[1])
+    roots = {int(a) for a in args[2:]} | {2}  # 2: kthreadd, parent of kernel threads
+    excluded = set()
+    for snap in (before, after):
+        children = {}
+        for pid, (ppid, _, _) in snap.items():
+            children.setdefault(ppid, []).append(pid)
+        seen, todo = set(), list(roots)
+        while todo:
+            pid = todo.pop()
+            if pid not in seen:
+                seen.add(pid)
+                todo.extend(children.get(pid, []))
+        excluded |= seen
+    parts = []
+    for pid, (_, ticks, comm) in after.items():
+        if pid not in excluded:
+            parts.append((ticks - before[pid][1] if pid in before else ticks, pid, comm))
+    for pid, (_, ticks, comm) in before.items():
+        if pid not in excluded and pid not in after:
+            parts.append((-ticks, pid, comm + " (gone)"))
+    if os.environ.get("BENCH_DEBUG_OTHERS"):
+        top = sorted(parts, key=lambda p: -abs(p[0]))[:6]
+        print("others: " + ", ".join(f"{c}[{p}]={t}" for t, p, c in top if t), file=sys.stderr)
+    print(max(sum(t for t, _, _ in parts), 0))
+
+
+def cmd_status(args):
+    pid, fields = args[0], args[1:]
+    vals = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                vals[k] = v.split()[0] if v.split() else ""
+    except OSError as e:
+        die(f"/proc/{pid}/status: {e}")
+    print(" ".join(f"{k}={vals.get(k, '?')}" for k in fields))
+
+
+def cmd_pss(args):
+    root = int(args[0])
+    comm = args[1] if len(args) > 1 else None
+    procs = all_procs()
+    total, n = 0, 0
+    for pid in tree(root, procs):
+        if comm is not None and procs[pid][2] != comm:
+            continue
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        n += 1
+                        break
+        except OSError:
+            pass
+    print(f"pss_kb={total} procs={n}")
+
+
+def cmd_free_port(_args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+# ---- report -----------------------------------------------------------------
+
+TARGETS = [("sink", "smtp-sink"), ("postfix", "Postfix"), ("posthorn", "posthorn")]
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def cmd_report(args):
+    raw, title = args[0], args[1]
+    all_rows = []
+    with open(raw) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            if line.strip():
+                all_rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
+    # Medians come from recorded runs only (not "warmup" or "noisy" ones).
+    rows = [r for r in all_rows if r["rep"].isdigit()]
+    # cell key -> target -> list of runs
+    cells, order = {}, []
+    for r in all_rows:
+        key = (r["size"], r["client"], r["sessions"], r["mode"])
+        if key not in cells:
+            cells[key] = {}
+            order.append(key)
+        runs = cells[key].setdefault(r["target"], [])
+        if r["rep"].isdigit():
+            runs.append(r)
+    present = [t for t in TARGETS if any(t[0] in c for c in cells.values())]
+
+    def med(runs, field):
+        vals = [float(r[field]) for r in runs if r.get(field) not in (None, "", "-")]
+        return statistics.median(vals) if vals else None
+
+    def label(key):
+        size, client, sessions, mode = key
+        kib = int(size) // 1024
+        return f"{kib} KiB | {sessions} | {client}{' reuse' if mode == 'reuse' else ''}"
+
+    out = [f"# {title}", ""]
+    metrics = [
+        ("Throughput, messages/s (median; higher is better)", "msgs_per_s", 0),
+        ("Throughput, MB/s of message payload (median)", "mb_per_s", 2),
+        ("Server CPU per message, µs user+system, all server processes, "
+         "delivery included (median; lower is better)", "cpu_us_per_msg", 1),
+        ("Latency p99, µs from end of DATA to 250 (loadgen cells only; lower is better)",
+         "p99_us", 0),
+    ]
+    for title_m, field, digits in metrics:
+        out.append(f"## {title_m}")
+        out.append("")
+        head = "| size | sessions | client | " + " | ".join(n for _, n in present)
+        sep = "|---|---:|---|" + "---:|" * len(present)
+        have_ph = any(t == "posthorn" for t, _ in present)
+        have_pf = any(t == "postfix" for t, _ in present)
+        have_sk = any(t == "sink" for t, _ in present)
+        if have_ph and have_pf:
+            head += " | posthorn/Postfix"
+            sep += "---:|"
+        if have_ph and have_sk:
+            head += " | posthorn/smtp-sink"
+            sep += "---:|"
+        out += [head + " |", sep]
+        for key in order:
+            if field == "p99_us" and key[1] != "loadgen":
+                continue
+            vals = {t: med(cells[key].get(t, []), field) for t, _ in present}
+            line = f"| {label(key)} | " + " | ".join(fmt(vals[t], digits) for t, _ in present)
+            if have_ph and have_pf:
+                line += " | " + ratio(vals["posthorn"], vals["postfix"])
+            if have_ph and have_sk:
+                line += " | " + ratio(vals["posthorn"], vals["sink"])
+            out.append(line + " |")
+        out.append("")
+    bg = [(float(r["bg_cpu_pct"]), r) for r in rows if r.get("bg_cpu_pct") not in (None, "", "-")]
+    if bg:
+        vals = sorted(v for v, _ in bg)
+        noisy = [(v, r) for v, r in bg if v > 10]
+        out.append("## Other processes")
+        out.append("")
+        out.append(f"CPU used during a run by user processes other than the server and the clients "
+                   f"(the machine may be shared), in % of one core: median "
+                   f"{statistics.median(vals):.0f}, max {vals[-1]:.0f}; runs above 10 %: "
+                   f"{len(noisy)} of {len(vals)}.")
+        for v, r in noisy[:20]:
+            out.append(f"- {r['target']} {label((r['size'], r['client'], r['sessions'], r['mode']))}"
+                       f" rep {r['rep']}: {v:.0f} %")
+        out.append("")
+    noisy_runs = sum(1 for r in all_rows if r["rep"] == "noisy")
+    if noisy_runs:
+        out.append(f"{noisy_runs} run(s) were repeated because other processes used more than 25 % "
+                   f"of a core (kept in the raw file as 'noisy').")
+        out.append("")
+    errs = [r for r in all_rows if r.get("errors", "0") not in ("0", "")]
+    if errs:
+        out.append("## Runs with errors")
+        out.append("")
+        for r in errs:
+            out.append(f"- {r['target']} {label((r['size'], r['client'], r['sessions'], r['mode']))}"
+                       f" rep {r['rep']}: errors={r['errors']}")
+        out.append("")
+    print("\n".join(out))
+
+
+COMMANDS = {
+    "free-port": cmd_free_port,
+    "tree-ticks": cmd_tree_ticks,
+    "clk-tck": lambda _a: print(os.sysconf("SC_CLK_TCK")),
+    "status": cmd_status,
+    "snap": cmd_snap,
+    "others": cmd_others,
+    "pss": cmd_pss,
+    "report": cmd_report,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

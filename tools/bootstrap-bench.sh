@@ -1,0 +1,56 @@
+#!/bin/bash
+# Installs what bench/compare/ needs and is missing: Postfix (for smtp-source,
+# smtp-sink and a real Postfix instance to compare against), procps, python3,
+# and the build tools for tools/loadgen. Only packages that are not already
+# installed are asked for; `apt-get update` runs once, and only if something is
+# missing.
+#
+# Postfix is installed noninteractively with debconf "No configuration": it
+# gets no main.cf, does not take port 25 and no system instance is started.
+# The benchmark runs its own instance from a private config_directory.
+#
+# usage: tools/bootstrap-bench.sh          (as root, or with sudo available)
+set -euo pipefail
+
+packages=(postfix procps python3 iproute2 meson ninja-build g++ pkg-config)
+
+SUDO=
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "bootstrap-bench: need root (or sudo)" >&2; exit 2; }
+  SUDO=sudo
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "bootstrap-bench: nothing to install"
+else
+  echo "bootstrap-bench: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks its questions through debconf; answer them before it asks.
+  if [[ " ${missing[*]} " == *" postfix "* ]]; then
+    printf '%s\n' \
+      "postfix postfix/main_mailer_type select No configuration" \
+      "postfix postfix/mailname string localhost" |
+      $SUDO debconf-set-selections
+  fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A package install may still start the system instance on some setups (or one
+# may already run). With "No configuration" there is no /etc/postfix/main.cf
+# and it cannot start; if one runs anyway, say so: it would compete for CPU.
+if [[ -f /etc/postfix/main.cf ]] && postfix status >/dev/null 2>&1; then
+  echo "bootstrap-bench: note: a system Postfix instance is running (it will share the CPU with the benchmark)" >&2
+fi
+
+for bin in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix /usr/sbin/postconf; do
+  [[ -x $bin ]] || { echo "bootstrap-bench: $bin missing after install" >&2; exit 1; }
+done
+echo "bootstrap-bench: ok"

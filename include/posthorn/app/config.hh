@@ -63,7 +63,7 @@ struct config {
     // [spool]
     uint64_t segment_bytes = 64ull << 20;
     uint32_t chunk_bytes = 16384;
-    uint32_t chunks_per_shard = 8192;
+    uint32_t chunks_per_shard = 512;        // 8 MiB of receive buffers per shard: the RSS bound
     // [domains] [[users]] [aliases] [routes]
     std::vector<std::string> local_domains;
     std::vector<user_entry> users;

@@ -18,7 +18,9 @@
 #
 # usage: bench/compare/smtp_vs_postfix.sh [--quick] [--only sink,postfix,posthorn]
 #          [--reps N] [--secs S] [--sizes "1024 10240 102400"] [--posthorn BIN]
-#          [--loadgen BIN] [--out DIR] [--keep]
+#          [--loadgen BIN] [--out DIR] [--keep] [--shards N]
+#   --shards N: posthorn's [server] shards (default "auto", one per core; on a
+#   2-core machine the client needs a core too)
 # Output: Markdown on stdout and in bench/compare/results/smtp_vs_postfix-<date>.md
 # (raw runs beside it as .tsv). Exit 1 if any run failed.
 set -uo pipefail
@@ -45,6 +47,7 @@ while (($#)); do
     --loadgen) LOADGEN=$(realpath "$2"); shift ;;
     --out) OUT_DIR=$2; shift ;;
     --keep) BENCH_KEEP=1 ;;
+    --shards) export POSTHORN_SHARDS=$2; shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -317,7 +320,7 @@ done
     echo "- runs: $REPS recorded per cell after one warm-up, each sized to about ${SECS}s; medians shown; total $(( $(date +%s) - T_START ))s"
     echo "- clients: smtp-source (HELO, no pipelining, one connection per message; -d reuses the connection); posthorn-loadgen --pipelining (one connection per message; --reuse: MAIL after 250 on the same connection)"
     echo "- MB/s counts the message payload (--size / smtp-source -l) only; server CPU is user+system time over all the server's processes, measured until the server is quiet again (Postfix: until its queue is empty and every message is in the Maildir, verified by count)"
-    echo "- posthorn: durability = \"fsync\", shards auto, max_connections_per_ip lifted, fresh data_dir per cell; Postfix: virtual(8) Maildir delivery, in_flow_delay = 0s, process limits $((MAX_SESSIONS * 2)), connection limits off, no chroot, fsync on"
+    echo "- posthorn: durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}, max_connections_per_ip lifted, fresh data_dir per cell; Postfix: virtual(8) Maildir delivery, in_flow_delay = 0s, process limits $((MAX_SESSIONS * 2)), connection limits off, no chroot, fsync on"
     echo "- raw runs: $(basename "$RAW")"
 } >"$REPORT"
 cat "$REPORT"

@@ -72,7 +72,6 @@ private:
     void on_acceptor_event(acceptor& a) noexcept;
     void pause_accepting(acceptor& a) noexcept;
     static void on_stream_work(void* ctx) noexcept;
-    static void on_acceptor_work(void* ctx) noexcept;
     static void on_fsync_task(void* ctx) noexcept;
 
     reactor& _r;
@@ -313,7 +312,7 @@ void epoll_backend::stream_close(stream& s) noexcept {
 // --- acceptors -------------------------------------------------------------
 
 result<void> epoll_backend::acceptor_open(acceptor& a) noexcept {
-    a.work.set(&epoll_backend::on_acceptor_work, &a);
+    a.work.set(&on_acceptor_work, &a);
     int fl = ::fcntl(a.fd, F_GETFL);
     if (fl < 0 || ::fcntl(a.fd, F_SETFL, fl | O_NONBLOCK) < 0) return errno_error("fcntl O_NONBLOCK");
     epoll_event ev{};
@@ -369,14 +368,6 @@ void epoll_backend::acceptor_close(acceptor& a) noexcept {
     }
     a.fd = -1;
     _r.post(a.work);
-}
-
-void epoll_backend::on_acceptor_work(void* ctx) noexcept {
-    auto& a = *static_cast<acceptor*>(ctx);
-    if (a.flags & af_notify_closed) {
-        a.flags &= ~af_notify_closed;
-        a.handler->on_acceptor_closed();
-    }
 }
 
 }  // namespace posthorn::core

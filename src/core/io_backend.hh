@@ -42,6 +42,16 @@ enum acceptor_flag : uint32_t {
 
 inline constexpr uint64_t accept_backoff_ms = 100;
 
+// An acceptor's work task, the same on both backends: tells the handler its
+// socket is gone once the backend has finished with it.
+inline void on_acceptor_work(void* ctx) noexcept {
+    auto& a = *static_cast<acceptor*>(ctx);
+    if (a.flags & af_notify_closed) {
+        a.flags &= ~af_notify_closed;
+        a.handler->on_acceptor_closed();
+    }
+}
+
 class io_backend {
 public:
     virtual ~io_backend() = default;

@@ -83,7 +83,6 @@ private:
     void publish_buffers() noexcept;
     static void on_chunk_released(void* ctx, chunk* c) noexcept;
     static void on_stream_work(void* ctx) noexcept;
-    static void on_acceptor_work(void* ctx) noexcept;
 
     reactor& _r;
     chunk_pool& _pool;
@@ -504,7 +503,7 @@ void uring_backend::finish_close(stream& s) noexcept {
 // --- acceptors -------------------------------------------------------------
 
 result<void> uring_backend::acceptor_open(acceptor& a) noexcept {
-    a.work.set(&uring_backend::on_acceptor_work, &a);
+    a.work.set(&on_acceptor_work, &a);
     arm_accept(a);
     return ok();
 }
@@ -571,14 +570,6 @@ void uring_backend::finish_close(acceptor& a) noexcept {
     a.fd = -1;
     a.flags |= af_notify_closed;
     _r.post(a.work);
-}
-
-void uring_backend::on_acceptor_work(void* ctx) noexcept {
-    auto& a = *static_cast<acceptor*>(ctx);
-    if (a.flags & af_notify_closed) {
-        a.flags &= ~af_notify_closed;
-        a.handler->on_acceptor_closed();
-    }
 }
 
 }  // namespace posthorn::core

@@ -9,6 +9,7 @@
 // mydestination), or through an alias.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,14 @@ struct resolution {
     const std::vector<std::string>* targets = nullptr; // for alias
 };
 
+// Lets the maps be searched with a string_view (no key string per lookup).
+struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
 class snapshot {
 public:
     snapshot(std::vector<std::string> local_domains, std::vector<user> users,
@@ -50,9 +59,9 @@ public:
 private:
     std::vector<std::string> _domains;   // lower case, never empty
     std::vector<user> _users;
-    std::unordered_map<std::string, size_t> _by_address;   // lower-cased full address -> user
-    std::unordered_map<std::string, size_t> _by_name;
-    std::unordered_map<std::string, std::vector<std::string>> _aliases;  // lower-cased keys
+    string_map<size_t> _by_address;   // lower-cased full address -> user
+    string_map<size_t> _by_name;
+    string_map<std::vector<std::string>> _aliases;  // lower-cased keys
 };
 
 std::string to_lower(std::string_view s);

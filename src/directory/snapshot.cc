@@ -26,21 +26,44 @@ snapshot::snapshot(std::vector<std::string> local_domains, std::vector<user> use
     for (auto& [k, v] : aliases) _aliases.emplace(to_lower(k), std::move(v));
 }
 
+namespace {
+// RFC 5321 §4.5.3.1: local part 64 + "@" + domain 255. Lookups lower-case
+// into this stack buffer, so RCPT allocates nothing here.
+constexpr size_t k_address_bytes_max = 320;
+
+struct lowered {
+    char bytes[k_address_bytes_max];
+    size_t length = 0;
+    bool fits = false;
+
+    explicit lowered(std::string_view s) noexcept {
+        if (s.size() > sizeof bytes) return;
+        for (char c : s) bytes[length++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        fits = true;
+    }
+    std::string_view view() const noexcept { return {bytes, length}; }
+};
+}  // namespace
+
 bool snapshot::is_local_domain(std::string_view domain) const noexcept {
-    std::string d = to_lower(domain);
-    return std::find(_domains.begin(), _domains.end(), d) != _domains.end();
+    lowered d(domain);
+    return d.fits && std::find(_domains.begin(), _domains.end(), d.view()) != _domains.end();
 }
 
 const user* snapshot::find_user(std::string_view login) const {
-    auto it = _by_name.find(to_lower(login));
+    lowered l(login);
+    if (!l.fits) return nullptr;
+    auto it = _by_name.find(l.view());
     return it == _by_name.end() ? nullptr : &_users[it->second];
 }
 
 resolution snapshot::resolve(std::string_view address) const {
-    std::string addr = to_lower(address);
+    lowered lower(address);
+    if (!lower.fits) return {address_kind::foreign, nullptr, nullptr};  // too long to be ours
+    std::string_view addr = lower.view();
     size_t at = addr.rfind('@');
-    std::string_view domain = at == std::string::npos ? std::string_view() : std::string_view(addr).substr(at + 1);
-    if (at == std::string::npos || !is_local_domain(domain)) {
+    std::string_view domain = at == std::string_view::npos ? std::string_view() : addr.substr(at + 1);
+    if (at == std::string_view::npos || !is_local_domain(domain)) {
         if (auto a = _aliases.find(addr); a != _aliases.end())
             return {address_kind::alias, nullptr, &a->second};
         return {address_kind::foreign, nullptr, nullptr};

@@ -142,8 +142,9 @@ struct parser {
             out.trusted_networks.push_back(c);
         }
         if (auto* s = section("spool")) {
-            warn_unknown(*s, "spool", {"segment_bytes", "chunk_bytes", "chunks_per_shard"});
+            warn_unknown(*s, "spool", {"segment_bytes", "chunk_bytes", "chunks_per_shard", "zero_ahead_bytes"});
             if (!num(*s, "spool", "segment_bytes", out.segment_bytes) || !num(*s, "spool", "chunk_bytes", out.chunk_bytes) ||
+                !num(*s, "spool", "zero_ahead_bytes", out.zero_ahead_bytes) ||
                 !num(*s, "spool", "chunks_per_shard", out.chunks_per_shard))
                 return false;
             if (out.segment_bytes < (1u << 16)) return fail("spool.segment_bytes", "must be at least 65536");

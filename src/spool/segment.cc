@@ -166,16 +166,31 @@ core::result<void> zero_range(int fd, uint64_t offset, uint64_t length) {
         if (errno != EOPNOTSUPP && errno != EINVAL) return core::errno_error("zero segment range");
     }
     // Neither is supported: write zeros.
-    static const char zeros[4096] = {};
+    return write_zeros(fd, offset, length);
+}
+
+core::result<void> write_zeros(int fd, uint64_t offset, uint64_t length) {
+    static const char zeros[64 * 1024] = {};
+    constexpr size_t pieces = 32;  // up to 2 MiB per pwritev
+    iovec iov[pieces];
     while (length > 0) {
-        size_t n = length < sizeof zeros ? static_cast<size_t>(length) : sizeof zeros;
-        ssize_t w = ::pwrite(fd, zeros, n, static_cast<off_t>(offset));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return core::errno_error("write zeros to segment");
+        size_t n = 0;
+        uint64_t batch = 0;
+        while (n < pieces && batch < length) {
+            size_t len = static_cast<size_t>(std::min<uint64_t>(sizeof zeros, length - batch));
+            iov[n++] = iovec{const_cast<char*>(zeros), len};
+            batch += len;
         }
-        offset += static_cast<uint64_t>(w);
-        length -= static_cast<uint64_t>(w);
+        if (auto r = write_all(fd, iov, n, offset); !r) return r;
+        offset += batch;
+        length -= batch;
+    }
+    return core::ok();
+}
+
+core::result<void> start_writeback(int fd, uint64_t offset, uint64_t length) {
+    while (::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE) != 0) {
+        if (errno != EINTR) return core::errno_error("start segment writeback");
     }
     return core::ok();
 }

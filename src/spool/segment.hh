@@ -70,6 +70,11 @@ core::result<void> unlink_segment_file(int dir_fd, uint64_t seq);
 core::result<uint64_t> file_bytes(int fd);
 core::result<void> preallocate(int fd, uint64_t bytes);   // grows the file to `bytes`
 core::result<void> zero_range(int fd, uint64_t offset, uint64_t length);
+// Writes zeros through the page cache (pwritev from one static buffer); the
+// blocks end up written, not merely allocated, once written back.
+core::result<void> write_zeros(int fd, uint64_t offset, uint64_t length);
+// sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback, waits for nothing.
+core::result<void> start_writeback(int fd, uint64_t offset, uint64_t length);
 core::result<void> data_sync(int fd);                     // fdatasync
 core::result<void> full_sync(int fd);                     // fsync (directories)
 

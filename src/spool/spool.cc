@@ -209,11 +209,31 @@ core::result<appended> shard_spool::append_record(record_type t, uint64_t id, ui
     uint64_t offset = s.tail;
     if (auto r = write_all(s.fd, _iov.data(), _iov.size(), offset); !r) return fail(r.err());
     s.tail += total;
+    if (s.zeroed < s.tail + _opts.zero_ahead_bytes / 2 && _opts.zero_ahead_bytes && _opts.durability == durability::fsync)
+        zero_ahead(s);
     ++_appended_seq;
     if (_opts.durability == durability::none) _durable_seq = _appended_seq;
     ++_counters.records_appended;
     _counters.bytes_appended += total;
     return appended{_appended_seq, location{cur->first, offset + header_bytes, payload_bytes}};
+}
+
+// Refills the written-zeros window ahead of the tail, in one step per half
+// window, so this costs a syscall pair per zero_ahead_bytes / 2 appended.
+// A failure here loses nothing (the bytes are past the tail): log it and
+// stop zeroing.
+void shard_spool::zero_ahead(segment_file& s) noexcept {
+    uint64_t from = std::max(s.zeroed, s.tail);
+    uint64_t to = std::min(s.bytes, s.tail + _opts.zero_ahead_bytes);
+    s.zeroed = to;
+    if (from >= to) return;
+    auto r = write_zeros(s.fd, from, to - from);
+    if (r) r = start_writeback(s.fd, from, to - from);
+    if (!r) {
+        core::log::warn("event=spool_zero_ahead_failed dir={} error=\"{}\" msg=\"zeroing ahead turned off\"", _opts.dir,
+                        r.err().reason());
+        _opts.zero_ahead_bytes = 0;
+    }
 }
 
 namespace {

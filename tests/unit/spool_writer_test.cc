@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,11 +61,13 @@ std::string bytes_of(size_t n, char seed) {
 }
 
 std::unique_ptr<spool::shard_spool> open(const std::string& dir, uint64_t segment_bytes = 4096,
-                                         spool::durability d = spool::durability::fsync) {
+                                         spool::durability d = spool::durability::fsync,
+                                         uint64_t zero_ahead_bytes = spool::options{}.zero_ahead_bytes) {
     spool::options o;
     o.dir = dir;
     o.segment_bytes = segment_bytes;
     o.durability = d;
+    o.zero_ahead_bytes = zero_ahead_bytes;
     auto r = spool::shard_spool::open(o);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().what);
     return r.ok() ? std::move(r.value()) : nullptr;
@@ -382,6 +387,58 @@ TEST(spool_writer, segments_are_preallocated_and_named_in_order) {
     struct stat st {};
     ASSERT_EQ(::stat((t.spool() + "/00000001.seg").c_str(), &st), 0);
     EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, 8192u);
+}
+
+// Bytes of [offset, offset + length) of the file that sit in allocated but
+// unwritten extents (FIEMAP); -1 when the file system cannot tell.
+int64_t unwritten_bytes(const std::string& path, uint64_t offset, uint64_t length) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    constexpr unsigned max_extents = 256;
+    std::vector<char> buf(sizeof(fiemap) + max_extents * sizeof(fiemap_extent));
+    auto* fm = reinterpret_cast<fiemap*>(buf.data());
+    fm->fm_start = offset;
+    fm->fm_length = length;
+    fm->fm_flags = FIEMAP_FLAG_SYNC;
+    fm->fm_extent_count = max_extents;
+    int rc = ::ioctl(fd, FS_IOC_FIEMAP, fm);
+    ::close(fd);
+    if (rc != 0) return -1;
+    int64_t sum = 0;
+    for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
+        const fiemap_extent& e = fm->fm_extents[i];
+        if (!(e.fe_flags & FIEMAP_EXTENT_UNWRITTEN)) continue;
+        uint64_t from = std::max<uint64_t>(e.fe_logical, offset), to = std::min<uint64_t>(e.fe_logical + e.fe_length, offset + length);
+        if (to > from) sum += static_cast<int64_t>(to - from);
+    }
+    return sum;
+}
+
+TEST(spool_writer, zero_ahead_leaves_no_unwritten_extent_ahead_of_the_tail) {
+    constexpr uint64_t seg = 1 << 20, ahead = 256 << 10;
+    for (uint64_t zero_ahead : {ahead, uint64_t{0}}) {
+        temp_dir t;
+        auto s = open(t.spool(), seg, spool::durability::fsync, zero_ahead);
+        ASSERT_TRUE(s);
+        std::string body = bytes_of(1000, 'z');
+        uint64_t end = 0;
+        for (uint64_t id = 1; id <= 40; ++id) end = put(*s, id, body).payload.offset + 1000;
+        ASSERT_TRUE(s->sync_now().ok());
+        std::string path = t.spool() + "/00000001.seg";
+        int64_t unwritten = unwritten_bytes(path, end, ahead / 2);
+        if (unwritten < 0 || (zero_ahead == 0 && unwritten == 0))
+            GTEST_SKIP() << "file system without unwritten extents (or no FIEMAP)";
+        if (zero_ahead)
+            EXPECT_EQ(unwritten, 0) << "the window past the tail holds written zeros";
+        else
+            EXPECT_GT(unwritten, 0) << "without zero_ahead the preallocated space stays unwritten";
+        s.reset();
+        auto again = open(t.spool(), seg, spool::durability::fsync, zero_ahead);
+        ASSERT_TRUE(again);
+        auto rec = again->recover();
+        EXPECT_EQ(rec.messages.size(), 40u);
+        EXPECT_EQ(rec.report.torn_tail_bytes, 0u) << "zeros past the tail are not a torn tail";
+    }
 }
 
 TEST(spool_writer, appends_allocate_nothing_once_warm) {

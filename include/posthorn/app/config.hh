@@ -62,6 +62,7 @@ struct config {
     uint64_t greet_pause_ms = 0;            // wait before 220 to catch pre-greeting talkers
     // [spool]
     uint64_t segment_bytes = 64ull << 20;
+    uint64_t zero_ahead_bytes = 2ull << 20;  // spool::options::zero_ahead_bytes; 0 = off
     uint32_t chunk_bytes = 16384;
     uint32_t chunks_per_shard = 512;        // 8 MiB of receive buffers per shard: the RSS bound
     // [domains] [[users]] [aliases] [routes]

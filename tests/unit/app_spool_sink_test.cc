@@ -1,0 +1,134 @@
+// spool_sink group commit: waiters are answered only once an fdatasync that
+// started after their records completes, with up to two syncs in flight
+// finishing in any order, and all of them fail when a sync fails.
+#include "app/spool_sink.hh"
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace posthorn;
+
+namespace {
+
+struct temp_spool {
+    std::string path;
+    std::unique_ptr<spool::shard_spool> spool;
+    temp_spool() {
+        char t[] = "/tmp/posthorn_sink_test_XXXXXX";
+        path = ::mkdtemp(t);
+        spool::options o;
+        o.dir = path + "/spool/0";
+        o.segment_bytes = 1 << 20;
+        auto r = spool::shard_spool::open(o);
+        EXPECT_TRUE(r.ok());
+        if (r.ok()) spool = std::move(r.value());
+    }
+    ~temp_spool() {
+        spool.reset();
+        std::filesystem::remove_all(path);
+    }
+};
+
+struct answers {
+    std::vector<std::pair<uint64_t, bool>> got;
+    static void on_done(void* ctx, uint64_t token, bool ok) noexcept {
+        static_cast<answers*>(ctx)->got.emplace_back(token, ok);
+    }
+};
+
+// Commits a one-line message and parks `token` for it.
+void commit_one(app::spool_sink& sink, uint64_t token) {
+    auto id = sink.begin_message();
+    ASSERT_TRUE(id.ok());
+    queue::envelope env;
+    env.mail_from = "a@example.test";
+    ASSERT_TRUE(sink.commit(*id, env, "Received: test\r\n", {}).ok());
+    sink.park(token);
+}
+
+}  // namespace
+
+TEST(spool_sink, a_waiter_is_answered_only_by_a_sync_started_after_its_commit) {
+    temp_spool t;
+    ASSERT_TRUE(t.spool);
+    app::spool_sink sink(*t.spool, 0, 1);
+    answers a;
+    sink.set_waiter_done(&answers::on_done, &a);
+
+    commit_one(sink, 1);
+    int fd1 = sink.sync_to_start();
+    ASSERT_GE(fd1, 0);
+    uint64_t seq1 = sink.sync_seq();
+    EXPECT_LT(sink.sync_to_start(), 0) << "nothing new to sync";
+
+    commit_one(sink, 2);
+    int fd2 = sink.sync_to_start();
+    ASSERT_GE(fd2, 0) << "a second sync starts while the first runs";
+    uint64_t seq2 = sink.sync_seq();
+    commit_one(sink, 3);
+    EXPECT_LT(sink.sync_to_start(), 0) << "at most two syncs in flight";
+
+    sink.sync_finished(seq1, 0);
+    EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, true}}));
+
+    sink.sync_finished(seq2, 0);
+    EXPECT_EQ(a.got.size(), 2u);
+    EXPECT_EQ(a.got.back(), std::make_pair(uint64_t{2}, true));
+    EXPECT_TRUE(t.spool->needs_sync()) << "message 3 came after the second sync started";
+
+    int fd3 = sink.sync_to_start();
+    ASSERT_GE(fd3, 0);
+    sink.sync_finished(sink.sync_seq(), 0);
+    EXPECT_EQ(a.got.back(), std::make_pair(uint64_t{3}, true));
+    EXPECT_FALSE(sink.sync_in_flight());
+}
+
+TEST(spool_sink, a_later_sync_finishing_first_answers_the_earlier_waiters_too) {
+    temp_spool t;
+    ASSERT_TRUE(t.spool);
+    app::spool_sink sink(*t.spool, 0, 1);
+    answers a;
+    sink.set_waiter_done(&answers::on_done, &a);
+
+    commit_one(sink, 1);
+    ASSERT_GE(sink.sync_to_start(), 0);
+    uint64_t seq1 = sink.sync_seq();
+    commit_one(sink, 2);
+    ASSERT_GE(sink.sync_to_start(), 0);
+    uint64_t seq2 = sink.sync_seq();
+
+    // fdatasync covers every write made before it began: the second sync
+    // makes the first one's records durable as well.
+    sink.sync_finished(seq2, 0);
+    EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, true}, {2, true}}));
+    sink.sync_finished(seq1, 0);
+    EXPECT_EQ(a.got.size(), 2u);
+    EXPECT_FALSE(sink.sync_in_flight());
+}
+
+TEST(spool_sink, a_failed_sync_fails_every_waiter_and_refuses_new_messages) {
+    temp_spool t;
+    ASSERT_TRUE(t.spool);
+    app::spool_sink sink(*t.spool, 0, 1);
+    answers a;
+    sink.set_waiter_done(&answers::on_done, &a);
+
+    commit_one(sink, 1);
+    ASSERT_GE(sink.sync_to_start(), 0);
+    uint64_t seq1 = sink.sync_seq();
+    commit_one(sink, 2);
+    ASSERT_GE(sink.sync_to_start(), 0);
+    uint64_t seq2 = sink.sync_seq();
+
+    sink.sync_finished(seq1, -EIO);
+    EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, false}, {2, false}}));
+    sink.sync_finished(seq2, 0);
+    EXPECT_EQ(a.got.size(), 2u) << "a success after the failure changes nothing";
+    EXPECT_FALSE(sink.begin_message().ok());
+}

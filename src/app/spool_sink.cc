@@ -56,6 +56,8 @@ void spool_sink::abort_message(uint64_t id) noexcept {
 
 int spool_sink::sync_to_start() noexcept {
     if (_syncs_in_flight >= max_syncs_in_flight || !_spool.needs_sync() || _spool.appended_seq() <= _sync_seq) return -1;
+    if (_syncs_in_flight > 0 && _parked_since_sync < second_sync_min_waiters) return -1;
+    _parked_since_sync = 0;
     _sync_seq = _spool.appended_seq();
     ++_syncs_in_flight;
     return _spool.sync_fd();

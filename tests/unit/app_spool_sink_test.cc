@@ -67,25 +67,29 @@ TEST(spool_sink, a_waiter_is_answered_only_by_a_sync_started_after_its_commit) {
     uint64_t seq1 = sink.sync_seq();
     EXPECT_LT(sink.sync_to_start(), 0) << "nothing new to sync";
 
-    commit_one(sink, 2);
+    const uint64_t n = app::spool_sink::second_sync_min_waiters;
+    for (uint64_t token = 2; token <= n; ++token) commit_one(sink, token);
+    EXPECT_LT(sink.sync_to_start(), 0) << "too few new messages to pay for a second sync";
+    commit_one(sink, n + 1);
     int fd2 = sink.sync_to_start();
     ASSERT_GE(fd2, 0) << "a second sync starts while the first runs";
     uint64_t seq2 = sink.sync_seq();
-    commit_one(sink, 3);
+    for (uint64_t token = n + 2; token <= 2 * n + 2; ++token) commit_one(sink, token);
     EXPECT_LT(sink.sync_to_start(), 0) << "at most two syncs in flight";
 
     sink.sync_finished(seq1, 0);
     EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, true}}));
 
     sink.sync_finished(seq2, 0);
-    EXPECT_EQ(a.got.size(), 2u);
-    EXPECT_EQ(a.got.back(), std::make_pair(uint64_t{2}, true));
-    EXPECT_TRUE(t.spool->needs_sync()) << "message 3 came after the second sync started";
+    EXPECT_EQ(a.got.size(), n + 1);
+    EXPECT_EQ(a.got.back(), std::make_pair(n + 1, true));
+    EXPECT_TRUE(t.spool->needs_sync()) << "later messages came after the second sync started";
 
     int fd3 = sink.sync_to_start();
     ASSERT_GE(fd3, 0);
     sink.sync_finished(sink.sync_seq(), 0);
-    EXPECT_EQ(a.got.back(), std::make_pair(uint64_t{3}, true));
+    EXPECT_EQ(a.got.size(), 2 * n + 2);
+    EXPECT_EQ(a.got.back(), std::make_pair(2 * n + 2, true));
     EXPECT_FALSE(sink.sync_in_flight());
 }
 
@@ -99,16 +103,18 @@ TEST(spool_sink, a_later_sync_finishing_first_answers_the_earlier_waiters_too) {
     commit_one(sink, 1);
     ASSERT_GE(sink.sync_to_start(), 0);
     uint64_t seq1 = sink.sync_seq();
-    commit_one(sink, 2);
+    for (uint64_t token = 2; token <= app::spool_sink::second_sync_min_waiters + 1; ++token) commit_one(sink, token);
     ASSERT_GE(sink.sync_to_start(), 0);
     uint64_t seq2 = sink.sync_seq();
 
     // fdatasync covers every write made before it began: the second sync
     // makes the first one's records durable as well.
     sink.sync_finished(seq2, 0);
-    EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, true}, {2, true}}));
+    const size_t all = app::spool_sink::second_sync_min_waiters + 1;
+    ASSERT_EQ(a.got.size(), all);
+    for (size_t i = 0; i < all; ++i) EXPECT_EQ(a.got[i], std::make_pair(uint64_t{i + 1}, true));
     sink.sync_finished(seq1, 0);
-    EXPECT_EQ(a.got.size(), 2u);
+    EXPECT_EQ(a.got.size(), all);
     EXPECT_FALSE(sink.sync_in_flight());
 }
 
@@ -122,13 +128,15 @@ TEST(spool_sink, a_failed_sync_fails_every_waiter_and_refuses_new_messages) {
     commit_one(sink, 1);
     ASSERT_GE(sink.sync_to_start(), 0);
     uint64_t seq1 = sink.sync_seq();
-    commit_one(sink, 2);
+    for (uint64_t token = 2; token <= app::spool_sink::second_sync_min_waiters + 1; ++token) commit_one(sink, token);
     ASSERT_GE(sink.sync_to_start(), 0);
     uint64_t seq2 = sink.sync_seq();
 
     sink.sync_finished(seq1, -EIO);
-    EXPECT_EQ(a.got, (std::vector<std::pair<uint64_t, bool>>{{1, false}, {2, false}}));
+    const size_t all = app::spool_sink::second_sync_min_waiters + 1;
+    ASSERT_EQ(a.got.size(), all);
+    for (const auto& [token, ok] : a.got) EXPECT_FALSE(ok) << token;
     sink.sync_finished(seq2, 0);
-    EXPECT_EQ(a.got.size(), 2u) << "a success after the failure changes nothing";
+    EXPECT_EQ(a.got.size(), all) << "a success after the failure changes nothing";
     EXPECT_FALSE(sink.begin_message().ok());
 }

@@ -26,6 +26,7 @@ namespace posthorn::spool {
 
 namespace {
 constexpr uint64_t page_bytes = 4096;
+constexpr uint64_t zero_ahead_record_max = 16 * 1024;
 uint64_t round_page(uint64_t n) { return (n + page_bytes - 1) / page_bytes * page_bytes; }
 iovec iov_of(const void* p, size_t n) { return iovec{const_cast<void*>(p), n}; }
 }  // namespace
@@ -209,7 +210,8 @@ core::result<appended> shard_spool::append_record(record_type t, uint64_t id, ui
     uint64_t offset = s.tail;
     if (auto r = write_all(s.fd, _iov.data(), _iov.size(), offset); !r) return fail(r.err());
     s.tail += total;
-    if (s.zeroed < s.tail + _opts.zero_ahead_bytes / 2 && _opts.zero_ahead_bytes && _opts.durability == durability::fsync)
+    if (total <= zero_ahead_record_max && s.zeroed < s.tail + _opts.zero_ahead_bytes / 2 && _opts.zero_ahead_bytes &&
+        _opts.durability == durability::fsync)
         zero_ahead(s);
     ++_appended_seq;
     if (_opts.durability == durability::none) _durable_seq = _appended_seq;
@@ -220,6 +222,10 @@ core::result<appended> shard_spool::append_record(record_type t, uint64_t id, ui
 
 // Refills the written-zeros window ahead of the tail, in one step per half
 // window, so this costs a syscall pair per zero_ahead_bytes / 2 appended.
+// Only small records refill it: zeros pay where an fdatasync carries little
+// data (its journal commit is most of its cost); under big records they
+// only double the writes (measured: 100 KiB x 128 sessions fell from 7.4k
+// to 2.8k msgs/s over three runs as dirty pages piled up).
 // A failure here loses nothing (the bytes are past the tail): log it and
 // stop zeroing.
 void shard_spool::zero_ahead(segment_file& s) noexcept {

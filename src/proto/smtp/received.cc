@@ -1,24 +1,12 @@
-// Received: header and RFC 5322 date formatting.
+// Received: header formatting (the date comes from queue/dsn).
 #include "proto/smtp/received.hh"
+
+#include "posthorn/queue/dsn.hh"
 
 #include <cstdio>
 #include <ctime>
 
 namespace posthorn::proto::smtp {
-
-void append_date(std::string& out, int64_t unix_ms) {
-    static constexpr const char* k_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* k_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t secs = static_cast<time_t>(unix_ms / 1000);
-    tm utc{};
-    gmtime_r(&secs, &utc);
-    char buf[48];
-    int n = std::snprintf(buf, sizeof buf, "%s, %d %s %04d %02d:%02d:%02d +0000", k_days[utc.tm_wday % 7],
-                          utc.tm_mday, k_months[utc.tm_mon % 12], utc.tm_year + 1900, utc.tm_hour,
-                          utc.tm_min, utc.tm_sec);
-    if (n > 0) out.append(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
-}
 
 void append_received(std::string& out, const trace_info& t) {
     out.append("Received: from ");
@@ -44,7 +32,7 @@ void append_received(std::string& out, const trace_info& t) {
     } else {
         out.append(";\r\n\t");
     }
-    append_date(out, t.unix_ms);
+    queue::append_rfc5322_date(out, t.unix_ms);
     out.append("\r\n");
 }
 

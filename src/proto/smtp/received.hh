@@ -26,7 +26,5 @@ struct trace_info {
 };
 
 void append_received(std::string& out, const trace_info& t);
-// "Tue, 26 Nov 2024 08:40:00 +0000" (RFC 5322 §3.3), always UTC.
-void append_date(std::string& out, int64_t unix_ms);
 
 }  // namespace posthorn::proto::smtp

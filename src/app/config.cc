@@ -2,6 +2,7 @@
 // main thread; toml++ exceptions stay inside this file.
 #include "posthorn/app/config.hh"
 #include "posthorn/core/log.hh"
+#include "posthorn/queue/retry.hh"
 
 #include <arpa/inet.h>
 #include <charconv>
@@ -86,6 +87,8 @@ struct parser {
             if (!str(*s, "server", "hostname", out.hostname) || !str(*s, "server", "data_dir", out.data_dir) ||
                 !str(*s, "server", "log_level", out.log_level))
                 return false;
+            if (out.log_level != "debug" && out.log_level != "info" && out.log_level != "warn" && out.log_level != "error")
+                return fail("server.log_level", "must be debug, info, warn or error");
             if (const toml::node* n = s->get("shards")) {
                 if (auto v = n->value<std::string>(); v && *v == "auto") out.shards = 0;
                 else if (auto i = n->value<int64_t>(); i && *i >= 1 && *i <= 256) out.shards = static_cast<uint32_t>(*i);
@@ -245,18 +248,9 @@ bool parse_cidr(std::string_view text, cidr& out) {
 }
 
 bool parse_duration_ms(std::string_view text, uint64_t& out_ms) {
-    uint64_t n = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || ptr == text.data()) return false;
-    std::string_view unit(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
-    uint64_t mult;
-    if (unit.empty() || unit == "s") mult = 1000;
-    else if (unit == "ms") mult = 1;
-    else if (unit == "m") mult = 60'000;
-    else if (unit == "h") mult = 3'600'000;
-    else if (unit == "d") mult = 86'400'000;
-    else return false;
-    out_ms = n * mult;
+    auto r = queue::parse_duration_ms(text);
+    if (!r) return false;
+    out_ms = r.value();
     return true;
 }
 

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     }
     if (cfg.log_level == "debug") core::log::set_level(core::log::level::debug);
     else if (cfg.log_level == "warn") core::log::set_level(core::log::level::warn);
+    else if (cfg.log_level == "error") core::log::set_level(core::log::level::error);
 
     const std::string& cmd = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -22,6 +22,10 @@ TEST(app_config, a_bad_value_names_its_key) {
     std::string msg;
     EXPECT_FALSE(parse_config("[domains]\nlocal=[\"a.test\"]\n[server]\nio = \"kqueue\"\n", "t.toml", c, msg));
     EXPECT_NE(msg.find("server.io"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config("[domains]\nlocal=[\"a.test\"]\n[server]\nlog_level = \"eror\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("server.log_level"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config("[domains]\nlocal=[\"a.test\"]\n[spool]\nzero_ahead_bytes = \"lots\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("spool.zero_ahead_bytes"), std::string::npos) << msg;
     EXPECT_FALSE(parse_config("[server\n", "t.toml", c, msg));
     EXPECT_NE(msg.find("t.toml:1"), std::string::npos) << msg;
 }

@@ -99,6 +99,26 @@ core::result<connection*> registry::adopt(int fd, handler& h) noexcept {
     return c;
 }
 
+core::result<connection*> registry::connect(const endpoint& ep, handler& h) noexcept {
+    int fd = ::socket(ep.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return core::errno_error("socket");
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd, ep.sa(), ep.length) != 0 && errno != EINPROGRESS) {
+        core::error e = core::errno_error("connect");
+        ::close(fd);
+        return e;
+    }
+    // Still connecting: the reactor's receive waits for the peer's first
+    // bytes, which is what a client of a server-speaks-first protocol needs;
+    // a refused or unreachable peer ends the stream with -errno.
+    auto* c = new connection(*this, h, _id_base | _next_id++);
+    link_front(_connections, *c);
+    c->_flags |= connection::f_outbound;
+    c->start(fd, ep.sa());
+    return c;
+}
+
 connection* registry::open_connection(int fd, handler& h, bool adopted) noexcept {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
@@ -127,6 +147,7 @@ uint32_t registry::connections_from(const ip_key& k) const noexcept {
 }
 
 void registry::on_connection_closing(connection& c) noexcept {
+    if (c._flags & connection::f_outbound) return;  // never counted
     --_count;
     auto it = _per_ip.find(c.peer_key());
     if (it != _per_ip.end() && --it->second == 0) _per_ip.erase(it);

@@ -636,3 +636,101 @@ TEST_P(net_test, an_idle_connection_holds_no_receive_chunk) {
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, net_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+
+namespace {
+
+// The client side of a server-speaks-first dialog over registry::connect.
+struct dialer final : net::handler {
+    std::string got;
+    int opened = 0;
+    std::atomic<int> closed{0};
+    net::close_reason reason = net::close_reason::local;
+    int err = 0;
+    void on_open(net::connection& c) noexcept override {
+        ++opened;
+        EXPECT_TRUE(c.outbound());
+        c.set_idle_timeout_ms(3000);
+    }
+    size_t on_data(net::connection& c, const core::slice& b) noexcept override {
+        got.append(b.view());
+        if (got == "220 hello\r\n") c.write("QUIT\r\n");
+        return b.length;
+    }
+    void on_close(net::connection& c) noexcept override {
+        reason = c.reason();
+        err = c.close_error();
+        closed.store(closed.load() + 1);
+    }
+};
+
+// A blocking listener on a free loopback port.
+int listening_socket(uint16_t& port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    port = ntohs(a.sin_port);
+    return fd;
+}
+
+}  // namespace
+
+TEST_P(net_test, an_outbound_connection_waits_for_the_peer_to_speak_first) {
+    start();
+    uint16_t port = 0;
+    int lfd = listening_socket(port);
+    ASSERT_GE(lfd, 0);
+    dialer app;
+    auto ep = net::parse_endpoint("127.0.0.1:" + std::to_string(port));
+    ASSERT_TRUE(ep.ok());
+    auto c = reg->connect(*ep, app);
+    ASSERT_TRUE(c.ok()) << c.err().what;
+    EXPECT_EQ(app.opened, 1);
+    EXPECT_EQ(reg->connections(), 0u) << "outbound connections are not in the client counts";
+    std::string server_got;
+    run_with_client([&] {
+        int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        ASSERT_GE(fd, 0);
+        timeval tv{3, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // connected, silent: nothing may be sent yet
+        EXPECT_TRUE(write_all(fd, "220 hello\r\n"));
+        server_got = read_line(fd);
+        ::close(fd);
+        for (int i = 0; i < 3000 && !app.closed.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    ::close(lfd);
+    EXPECT_EQ(server_got, "QUIT\r\n");
+    EXPECT_EQ(app.got, "220 hello\r\n");
+    EXPECT_EQ(app.closed.load(), 1);
+    EXPECT_EQ(app.reason, net::close_reason::peer);
+}
+
+TEST_P(net_test, an_outbound_connection_to_a_closed_port_closes_with_econnrefused) {
+    start();
+    uint16_t port = 0;
+    int lfd = listening_socket(port);
+    ASSERT_GE(lfd, 0);
+    ::close(lfd);  // the port is free now: nothing listens
+    dialer app;
+    auto ep = net::parse_endpoint("127.0.0.1:" + std::to_string(port));
+    ASSERT_TRUE(ep.ok());
+    auto c = reg->connect(*ep, app);
+    if (!c.ok()) {
+        EXPECT_EQ(c.err().code, ECONNREFUSED) << "refused at once is fine too";
+        return;
+    }
+    run_with_client([&] {
+        for (int i = 0; i < 3000 && !app.closed.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    EXPECT_EQ(app.closed.load(), 1);
+    EXPECT_EQ(app.reason, net::close_reason::error);
+    EXPECT_EQ(app.err, -ECONNREFUSED);
+    EXPECT_EQ(app.got, "");
+}

@@ -78,6 +78,7 @@ public:
     // refuses it with a reply and close()), and this shard's counts.
     limit_hit over_limit() const noexcept { return _limit; }
     uint32_t connections_from_peer() const noexcept;  // this one included
+    bool outbound() const noexcept { return _flags & f_outbound; }
 
     // --- output (sent at the end of the turn) ---------------------------
     std::string& output() noexcept { return _out; }  // append, then flush()
@@ -124,6 +125,7 @@ private:
         f_finish_due = 1 << 6,
         f_closed_notified = 1 << 7,
         f_open = 1 << 8,
+        f_outbound = 1 << 9,  // registry::connect: not in the counts
     };
 
     void start(int fd, const sockaddr* peer) noexcept;

@@ -79,7 +79,15 @@ public:
     // connected by the app); on_open() runs before this returns.
     core::result<connection*> adopt(int fd, handler& h) noexcept;
 
-    uint32_t connections() const noexcept { return _count; }  // open, on this shard
+    // Opens a TCP connection to ep for h (non-blocking connect): on_open()
+    // runs before this returns, on_data() once the peer speaks, and a
+    // refused or unreachable peer closes it with reason error and
+    // close_error() -ECONNREFUSED / -ETIMEDOUT / ... The caller bounds the
+    // connect with set_idle_timeout_ms(). Outbound connections do not count
+    // against the caps (those are for clients).
+    core::result<connection*> connect(const endpoint& ep, handler& h) noexcept;
+
+    uint32_t connections() const noexcept { return _count; }  // inbound, open, on this shard
     uint32_t connections_from(const ip_key& k) const noexcept;
 
     // Shutdown: close every listener; close every connection (graceful:

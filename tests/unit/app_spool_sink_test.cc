@@ -52,14 +52,30 @@ void commit_one(app::spool_sink& sink, uint64_t token) {
     sink.park(token);
 }
 
+// Message 1 under a first sync, messages 2..n+1 under a second one.
+std::pair<uint64_t, uint64_t> two_syncs_in_flight(app::spool_sink& sink) {
+    commit_one(sink, 1);
+    EXPECT_GE(sink.sync_to_start(), 0);
+    uint64_t seq1 = sink.sync_seq();
+    for (uint64_t token = 2; token <= app::spool_sink::second_sync_min_waiters + 1; ++token) commit_one(sink, token);
+    EXPECT_GE(sink.sync_to_start(), 0);
+    return {seq1, sink.sync_seq()};
+}
+
+class spool_sink_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_TRUE(t.spool);
+        sink.set_waiter_done(&answers::on_done, &a);
+    }
+    temp_spool t;
+    app::spool_sink sink{*t.spool, 0, 1};
+    answers a;
+};
+
 }  // namespace
 
-TEST(spool_sink, a_waiter_is_answered_only_by_a_sync_started_after_its_commit) {
-    temp_spool t;
-    ASSERT_TRUE(t.spool);
-    app::spool_sink sink(*t.spool, 0, 1);
-    answers a;
-    sink.set_waiter_done(&answers::on_done, &a);
+TEST_F(spool_sink_test, a_waiter_is_answered_only_by_a_sync_started_after_its_commit) {
 
     commit_one(sink, 1);
     int fd1 = sink.sync_to_start();
@@ -93,19 +109,8 @@ TEST(spool_sink, a_waiter_is_answered_only_by_a_sync_started_after_its_commit) {
     EXPECT_FALSE(sink.sync_in_flight());
 }
 
-TEST(spool_sink, a_later_sync_finishing_first_answers_the_earlier_waiters_too) {
-    temp_spool t;
-    ASSERT_TRUE(t.spool);
-    app::spool_sink sink(*t.spool, 0, 1);
-    answers a;
-    sink.set_waiter_done(&answers::on_done, &a);
-
-    commit_one(sink, 1);
-    ASSERT_GE(sink.sync_to_start(), 0);
-    uint64_t seq1 = sink.sync_seq();
-    for (uint64_t token = 2; token <= app::spool_sink::second_sync_min_waiters + 1; ++token) commit_one(sink, token);
-    ASSERT_GE(sink.sync_to_start(), 0);
-    uint64_t seq2 = sink.sync_seq();
+TEST_F(spool_sink_test, a_later_sync_finishing_first_answers_the_earlier_waiters_too) {
+    auto [seq1, seq2] = two_syncs_in_flight(sink);
 
     // fdatasync covers every write made before it began: the second sync
     // makes the first one's records durable as well.
@@ -118,19 +123,8 @@ TEST(spool_sink, a_later_sync_finishing_first_answers_the_earlier_waiters_too) {
     EXPECT_FALSE(sink.sync_in_flight());
 }
 
-TEST(spool_sink, a_failed_sync_fails_every_waiter_and_refuses_new_messages) {
-    temp_spool t;
-    ASSERT_TRUE(t.spool);
-    app::spool_sink sink(*t.spool, 0, 1);
-    answers a;
-    sink.set_waiter_done(&answers::on_done, &a);
-
-    commit_one(sink, 1);
-    ASSERT_GE(sink.sync_to_start(), 0);
-    uint64_t seq1 = sink.sync_seq();
-    for (uint64_t token = 2; token <= app::spool_sink::second_sync_min_waiters + 1; ++token) commit_one(sink, token);
-    ASSERT_GE(sink.sync_to_start(), 0);
-    uint64_t seq2 = sink.sync_seq();
+TEST_F(spool_sink_test, a_failed_sync_fails_every_waiter_and_refuses_new_messages) {
+    auto [seq1, seq2] = two_syncs_in_flight(sink);
 
     sink.sync_finished(seq1, -EIO);
     const size_t all = app::spool_sink::second_sync_min_waiters + 1;

@@ -33,6 +33,15 @@ struct harness {
         }
         return last;
     }
+    // Greets with every extension and starts a transaction from
+    // me@example.test to `to` (kept alive here: the client borrows it).
+    void begin(std::initializer_list<std::string_view> to) {
+        greet();
+        for (auto a : to) _to.push_back(out_recipient{a, 0, {}});
+        take(c.start(transaction{"me@example.test", _to}));
+    }
+    std::vector<out_recipient> _to;
+
     client_event greet(const char* ehlo = ehlo_full) {
         EXPECT_EQ(feed("220 mx.peer.test ESMTP\r\n"), client_event::none);
         EXPECT_EQ(sent, "EHLO relay.example.test\r\n");
@@ -117,10 +126,7 @@ TEST(smtp_client, a_421_greeting_fails_at_once_and_a_554_greeting_gets_a_quit) {
 
 TEST(smtp_client, a_refused_mail_gives_every_recipient_its_reply_once_the_pipeline_drains) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test", "b@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test", "b@peer.test"});
     EXPECT_EQ(h.feed("452 4.3.1 full\r\n503 5.5.1 need MAIL\r\n"), client_event::none);
     EXPECT_EQ(h.feed("503 5.5.1 need MAIL\r\n554 5.5.1 no recipients\r\n"), client_event::done);
     for (const auto& rep : h.c.rcpt_replies()) {
@@ -131,10 +137,7 @@ TEST(smtp_client, a_refused_mail_gives_every_recipient_its_reply_once_the_pipeli
 
 TEST(smtp_client, a_refused_data_is_every_accepted_recipients_outcome) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test", "b@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test", "b@peer.test"});
     EXPECT_EQ(h.feed("250 ok\r\n250 ok\r\n550 5.1.1 nope\r\n451 4.3.0 try later\r\n"), client_event::done);
     EXPECT_EQ(h.c.rcpt_replies()[0].code, 451);
     EXPECT_EQ(h.c.rcpt_replies()[1].code, 550);
@@ -142,10 +145,7 @@ TEST(smtp_client, a_refused_data_is_every_accepted_recipients_outcome) {
 
 TEST(smtp_client, pipelined_data_accepted_with_no_valid_recipient_is_ended_empty) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test"});
     h.sent.clear();
     EXPECT_EQ(h.feed("250 ok\r\n550 5.1.1 nope\r\n354 go\r\n"), client_event::none);
     EXPECT_EQ(h.sent, ".\r\n");
@@ -174,10 +174,7 @@ TEST(smtp_client, one_connection_carries_several_transactions_then_quits) {
 
 TEST(smtp_client, replies_that_arrive_before_body_sent_wait_for_it) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test"});
     // A server that answers the end of data early is wrong, but the reply
     // must not be taken for anything else: it waits until body_sent().
     EXPECT_EQ(h.feed("250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"), client_event::send_body);
@@ -187,10 +184,7 @@ TEST(smtp_client, replies_that_arrive_before_body_sent_wait_for_it) {
 
 TEST(smtp_client, a_421_mid_transaction_makes_every_unfinished_recipient_transient) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test", "b@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test", "b@peer.test"});
     EXPECT_EQ(h.feed("250 ok\r\n250 ok\r\n421 4.4.2 shutting down\r\n"), client_event::failed);
     EXPECT_EQ(h.c.rcpt_replies()[0].code, 421);
     EXPECT_EQ(h.c.rcpt_replies()[1].code, 421);
@@ -198,10 +192,7 @@ TEST(smtp_client, a_421_mid_transaction_makes_every_unfinished_recipient_transie
 
 TEST(smtp_client, a_lost_connection_leaves_unknown_outcomes_at_code_zero) {
     harness h;
-    h.greet();
-    auto r = rcpts({"a@peer.test"});
-    transaction tx{"me@example.test", r};
-    h.take(h.c.start(tx));
+    h.begin({"a@peer.test"});
     h.feed("250 ok\r\n250 ok\r\n354 go\r\n");
     h.take(h.c.body_sent());
     EXPECT_EQ(h.c.connection_lost(), client_event::failed);

@@ -6,7 +6,7 @@ set -eu
 
 build_pkgs="g++ meson ninja-build pkg-config liburing-dev libmimalloc-dev libxxhash-dev libssl-dev
 libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
-test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest swaks netcat-openbsd procps"
+test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps"
 
 case "${1:-all}" in
   build) wanted=$build_pkgs ;;

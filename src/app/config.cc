@@ -201,7 +201,12 @@ struct parser {
         }
         if (auto* s = section("queue")) {
             std::vector<std::string> retry;
-            if (!strings(*s, "queue", "retry", retry) || !duration(*s, "queue", "lifetime", out.lifetime_ms)) return false;
+            warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination"});
+            if (!strings(*s, "queue", "retry", retry) || !duration(*s, "queue", "lifetime", out.lifetime_ms) ||
+                !num(*s, "queue", "max_connections_per_destination", out.max_connections_per_destination))
+                return false;
+            if (out.max_connections_per_destination < 1)
+                return fail("queue.max_connections_per_destination", "must be at least 1");
             out.retry_ms.clear();
             for (const auto& r : retry) {
                 uint64_t ms;

@@ -7,6 +7,7 @@
 #include "posthorn/core/shard.hh"
 #include "posthorn/net.hh"
 #include "smtp_node.hh"
+#include "delivery.hh"
 #include "spool_sink.hh"
 
 #include <algorithm>
@@ -77,6 +78,24 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     auto hook = io.add_turn_hook([d = &driver]() noexcept { d->turn(); });
 
     net::registry reg(io, net::limits{cfg.max_connections, cfg.max_connections_per_ip}, sh.id());
+
+    // Delivery: what recovery found, then every message once durable.
+    delivery dlv(cfg, ctx.dir, *sp, sink, reg, io);
+    sink.set_durable_message(
+        [](void* d, uint64_t id, queue::envelope&& env, spool::recovered_message&& where) noexcept {
+            static_cast<delivery*>(d)->enqueue(id, std::move(env), std::move(where));
+        },
+        &dlv);
+    for (auto& m : rec.messages) {
+        auto env = queue::decode(m.envelope);
+        if (!env) {
+            core::log::error("event=envelope_corrupt id={} note=\"kept in the spool, not delivered\"",
+                             queue::format_queue_id(m.id));
+            continue;
+        }
+        dlv.enqueue(m.id, std::move(env.value()), std::move(m));
+    }
+
     for (const auto& addr : cfg.listen_smtp) {
         auto l = reg.listen(addr, node);
         if (!l) {
@@ -89,6 +108,8 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 
     io.run();
 
+    dlv.stop();
+    sink.set_durable_message(nullptr, nullptr);
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
     io.remove_turn_hook(hook);

@@ -39,11 +39,30 @@ core::result<void> spool_sink::commit(uint64_t id, const queue::envelope& env, s
     auto frag = _fragments.find(id);
     if (frag != _fragments.end()) parts.fragments = frag->second;
     parts.tail = _iov;
-    auto r = _spool.append_message(id, parts);
+    spool::recovered_message where;
+    auto r = _spool.append_message(id, parts, _durable_fn ? &where : nullptr);
     if (frag != _fragments.end()) _fragments.erase(frag);
     if (!r) return r.err();
     ++_committed;
+    if (_durable_fn) _committed_msgs.push_back(committed{r->commit_seq, id, env, std::move(where)});
     return {};
+}
+
+core::result<uint64_t> spool_sink::submit(queue::envelope env, std::string_view content) {
+    auto id = begin_message();
+    if (!id) return id.err();
+    _envelope_bytes.clear();
+    queue::encode(env, _envelope_bytes);
+    iovec body{const_cast<char*>(content.data()), content.size()};
+    spool::message_parts parts;
+    parts.envelope = _envelope_bytes;
+    parts.tail = std::span<const iovec>(&body, 1);
+    spool::recovered_message where;
+    auto r = _spool.append_message(*id, parts, &where);
+    if (!r) return r.err();
+    ++_committed;
+    if (_durable_fn) _committed_msgs.push_back(committed{r->commit_seq, *id, std::move(env), std::move(where)});
+    return *id;
 }
 
 void spool_sink::abort_message(uint64_t id) noexcept {
@@ -81,6 +100,13 @@ void spool_sink::complete_durable() noexcept {
         waiter w = _waiters.front();
         _waiters.pop_front();
         if (_done) _done(_done_ctx, w.token, w.seq <= durable);
+    }
+    // A failed spool hands nothing over: what reached the disk is recovered
+    // (and delivered) at the next start.
+    while (_durable_fn && !_committed_msgs.empty() && _committed_msgs.front().seq <= durable && !failed) {
+        committed m = std::move(_committed_msgs.front());
+        _committed_msgs.pop_front();
+        _durable_fn(_durable_ctx, m.id, std::move(m.env), std::move(m.where));
     }
 }
 

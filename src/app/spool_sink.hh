@@ -52,6 +52,19 @@ public:
     }
     void set_waiter_done(waiter_done fn, void* ctx) noexcept { _done = fn; _done_ctx = ctx; }
 
+    // Delivery: each committed message, once its records are durable, with
+    // its envelope and where its content lies. Unset: nobody is told.
+    using durable_message = void (*)(void* ctx, uint64_t id, queue::envelope&& env,
+                                     spool::recovered_message&& where) noexcept;
+    void set_durable_message(durable_message fn, void* ctx) noexcept {
+        _durable_fn = fn;
+        _durable_ctx = ctx;
+        if (!fn) _committed_msgs.clear();  // the spool keeps them; recovery hands them over
+    }
+    // A message made here (a DSN): appended like a received one, handed to
+    // delivery once durable. Returns its id.
+    core::result<uint64_t> submit(queue::envelope env, std::string_view content);
+
     // Group commit, driven by the host once per loop turn: if records wait
     // for durability and no fdatasync is in flight (or one is, and at least
     // second_sync_min_waiters messages came since it started), returns the
@@ -78,6 +91,15 @@ private:
     uint64_t _counter;
     std::unordered_map<uint64_t, std::vector<spool::location>> _fragments;  // big messages only
     std::deque<waiter> _waiters;
+    struct committed {
+        uint64_t seq;
+        uint64_t id;
+        queue::envelope env;
+        spool::recovered_message where;
+    };
+    std::deque<committed> _committed_msgs;  // waiting for durability, for delivery
+    durable_message _durable_fn = nullptr;
+    void* _durable_ctx = nullptr;
     std::vector<iovec> _iov;        // reused per append
     std::string _envelope_bytes;    // reused per commit
     waiter_done _done = nullptr;

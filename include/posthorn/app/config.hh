@@ -73,6 +73,7 @@ struct config {
     // [queue]
     std::vector<uint64_t> retry_ms;
     uint64_t lifetime_ms = 5ull * 24 * 3600 * 1000;
+    uint32_t max_connections_per_destination = 20;
 
     std::string source = "embedded demo config";
 };

@@ -1,0 +1,489 @@
+// The queue manager and relay agent of one shard (see delivery.hh).
+#include "delivery.hh"
+
+#include "posthorn/core/log.hh"
+#include "posthorn/queue/dsn.hh"
+
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace posthorn::app {
+namespace {
+int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view domain_of(std::string_view address) {
+    size_t at = address.rfind('@');
+    return at == std::string_view::npos ? std::string_view{} : address.substr(at + 1);
+}
+
+// The RFC 3463 code of a reply ("5.1.1"), or a default by class.
+std::string status_of(const proto::smtp::reply& r, bool permanent) {
+    const std::string& t = r.text;
+    if (t.size() >= 5 && (t[0] == '2' || t[0] == '4' || t[0] == '5') && t[1] == '.') {
+        size_t end = t.find(' ');
+        return t.substr(0, end);
+    }
+    return permanent ? "5.0.0" : "4.0.0";
+}
+
+std::string reply_text(const proto::smtp::reply& r) {
+    if (r.code == 0) return r.text.empty() ? std::string("no reply") : r.text;
+    return fmt::format("{} {}", r.code, r.text);
+}
+}  // namespace
+
+struct delivery::relay {
+    net::connection* conn = nullptr;
+    queue::destination_id dest = 0;
+    proto::smtp::client client;
+    proto::smtp::dot_stuffer stuffer;
+    queue::item_id current = 0;
+    std::vector<proto::smtp::out_recipient> to;
+    bool ready_once = false;
+    bool idle = false;  // connected, waiting for work (in _idle)
+    explicit relay(const proto::smtp::client_config& c) : client(c) {}
+};
+
+delivery::delivery(const config& cfg, const directory::snapshot& dir, spool::shard_spool& spool, spool_sink& sink,
+                   net::registry& reg, core::reactor& io)
+    : _cfg(cfg), _dir(dir), _spool(spool), _sink(sink), _reg(reg), _io(io),
+      _sched(queue::destination_limits{cfg.max_connections_per_destination,
+                                       std::min<uint32_t>(5, cfg.max_connections_per_destination)}) {
+    for (const auto& [domain, target] : cfg.routes) {
+        if (auto r = _routes.add(domain, target); !r)
+            core::log::error("event=route_invalid domain={} target=\"{}\" reason=\"{}\"", domain, target, r.err().what);
+    }
+    if (!cfg.retry_ms.empty()) _retry.delays_ms = cfg.retry_ms;
+    _retry.lifetime_ms = cfg.lifetime_ms;
+}
+
+delivery::~delivery() {
+    if (_timer) _io.cancel(_timer);
+}
+
+queue::item_id delivery::add_item(item&& it) {
+    queue::item_id id = _next_item++;
+    _items.emplace(id, std::move(it));
+    return id;
+}
+
+void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_message&& where) {
+    message m;
+    m.rcpts.assign(env.rcpts.size(), rcpt_state::waiting);
+    for (uint32_t done : where.done_rcpts)
+        if (done < m.rcpts.size()) m.rcpts[done] = rcpt_state::done;
+    m.left = 0;
+    for (auto s : m.rcpts) m.left += s != rcpt_state::done;
+    m.env = std::move(env);
+    m.where = std::move(where);
+    m.first_attempt_ms = m.env.received_unix_ms > 0 ? static_cast<uint64_t>(m.env.received_unix_ms) : wall_ms();
+    auto [it, fresh] = _messages.try_emplace(id, std::move(m));
+    if (!fresh) return;
+    if (it->second.left == 0) {
+        maybe_done(id);
+        return;
+    }
+    route_recipients(id, it->second);
+    bool routed = false;
+    for (auto st : it->second.rcpts) routed |= st == rcpt_state::waiting;
+    // Nothing this shard can deliver yet: the spool keeps the message (a
+    // restart routes it again), memory does not.
+    if (!routed) {
+        _messages.erase(it);
+        return;
+    }
+    pump();
+}
+
+void delivery::route_recipients(uint64_t id, message& m) {
+    std::unordered_map<queue::destination_id, std::vector<uint32_t>> by_dest;
+    const char* held_why = nullptr;
+    for (uint32_t i = 0; i < m.rcpts.size(); ++i) {
+        if (m.rcpts[i] != rcpt_state::waiting) continue;
+        std::string domain = directory::to_lower(domain_of(m.env.rcpts[i].address));
+        queue::next_hop hop = _routes.route(domain, _dir.is_local_domain(domain));
+        if (hop.how != queue::next_hop::kind::host) {
+            m.rcpts[i] = rcpt_state::held;
+            held_why = hop.how == queue::next_hop::kind::local ? "local delivery is not built yet"
+                                                               : "MX lookups are not built yet";
+            continue;
+        }
+        queue::destination_id d = _sched.destination(hop.key());
+        if (_hops.size() <= d) _hops.resize(d + 1);
+        _hops[d] = hop;
+        by_dest[d].push_back(i);
+    }
+    if (held_why)
+        core::log::debug("event=delivery_held id={} note=\"{}; the message stays in the spool\"",
+                         queue::format_queue_id(id), held_why);
+    for (auto& [d, rcpts] : by_dest) _sched.schedule(add_item(item{id, d, std::move(rcpts)}), d, _io.now_ms());
+}
+
+void delivery::arm_timer(uint64_t sleep_ms) noexcept {
+    uint64_t at = _io.now_ms() + sleep_ms;
+    if (_timer && _timer_at <= at) return;
+    if (_timer) _io.cancel(_timer);
+    _timer_at = at;
+    _timer = _io.schedule(at, [this]() noexcept {
+        _timer = {};
+        pump();
+    });
+}
+
+void delivery::pump() noexcept {
+    if (_stopped) return;
+    queue::next_step step = _sched.pop(_io.now_ms(), _startable);
+    for (queue::destination_id d : _startable) {
+        queue::ready_queue& q = _sched.at(d);
+        // Idle connections to the destination first.
+        while (q.waiting() > 0 && !idle_for(d).empty()) {
+            relay* r = idle_for(d).back();
+            leave_idle(*r);
+            handle(*r, next_transaction(*r));
+        }
+        // Enough connections for the waiting items, within the budget; a
+        // connection not greeted yet will take one item when it is.
+        while (q.can_open() && connecting(d) < q.waiting()) open_connection(d);
+    }
+    if (step.what == queue::next_step::kind::sleep) arm_timer(step.sleep_ms);
+}
+
+uint32_t& delivery::connecting(queue::destination_id d) {
+    if (_connecting.size() <= d) _connecting.resize(d + 1, 0);
+    return _connecting[d];
+}
+
+void delivery::open_connection(queue::destination_id d) noexcept {
+    queue::ready_queue& q = _sched.at(d);
+    const queue::host_port& hp = _hops[d].target;
+    std::string text = hp.host.find(':') == std::string::npos ? fmt::format("{}:{}", hp.host, hp.port)
+                                                              : fmt::format("[{}]:{}", hp.host, hp.port);
+    auto ep = net::parse_endpoint(text);
+    core::result<net::connection*> c = ep ? core::result<net::connection*>(core::error{}) : ep.err();
+    if (ep) {
+        _opening = d;
+        q.connection_opened();  // before connect(): on_open runs inside it
+        ++connecting(d);
+        c = _reg.connect(*ep, *this);
+        if (!c) {
+            q.connection_closed();
+            --connecting(d);
+        }
+    }
+    if (c) return;
+    // Nothing to connect to now (a host name needs DNS, not built yet; or
+    // the socket call failed): every waiting item of the destination waits
+    // for a retry.
+    core::log::warn("event=relay_connect_failed dest={} reason=\"{}\"", q.name(),
+                    ep ? c.err().reason() : "host names need DNS (not built yet): use an address");
+    q.on_transient_failure();
+    std::vector<queue::item_id> drained;
+    q.drain(drained);
+    proto::smtp::reply why{0, ep ? std::string(c.err().reason()) : std::string("no address for the host")};
+    for (queue::item_id id : drained) {
+        auto it = _items.find(id);
+        if (it == _items.end()) continue;
+        item moved = std::move(it->second);
+        _items.erase(it);
+        defer(std::move(moved), why);
+    }
+}
+
+void delivery::on_open(net::connection& c) noexcept {
+    proto::smtp::client_config cc;
+    cc.helo_name = _cfg.hostname;
+    auto r = std::make_unique<relay>(cc);
+    r->conn = &c;
+    r->dest = _opening;
+    c.set_context(r.get());
+    c.set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.command_timeout_ms, UINT32_MAX)));
+    _relays.emplace(c.id(), std::move(r));
+}
+
+size_t delivery::on_data(net::connection& c, const core::slice& bytes) noexcept {
+    auto* r = static_cast<relay*>(c.context());
+    if (!r || c.closing()) return bytes.length;
+    handle(*r, r->client.feed(bytes.view()));
+    return bytes.length;
+}
+
+void delivery::on_deadline(net::connection& c) noexcept {
+    auto* r = static_cast<relay*>(c.context());
+    if (r && r->idle) {  // nothing came for the destination: say goodbye
+        leave_idle(*r);
+        handle(*r, r->client.quit());
+        return;
+    }
+    core::log::warn("event=relay_timeout dest={} peer={}", _sched.at(static_cast<relay*>(c.context())->dest).name(),
+                    c.peer_address());
+    c.abort();
+}
+
+void delivery::handle(relay& r, proto::smtp::client_event ev) noexcept {
+    using proto::smtp::client_event;
+    for (;;) {
+        if (!r.client.output().empty()) {
+            r.conn->write(r.client.output());
+            r.client.output().clear();
+        }
+        switch (ev) {
+        case client_event::none: return;
+        case client_event::ready:
+            if (!r.ready_once) {
+                r.ready_once = true;
+                --connecting(r.dest);
+            }
+            ev = next_transaction(r);
+            continue;
+        case client_event::send_body:
+            ev = send_body(r);
+            continue;
+        case client_event::done:
+            finish_item(r, r.client.rcpt_replies());
+            ev = next_transaction(r);
+            continue;
+        case client_event::failed: {
+            const proto::smtp::reply& why = r.client.session_reply();
+            if (r.current) finish_item(r, r.client.rcpt_replies());
+            if (!why.permanent()) _sched.at(r.dest).on_transient_failure();
+            core::log::warn("event=relay_session_failed dest={} peer={} reply=\"{}\"", _sched.at(r.dest).name(),
+                            r.conn->peer_address(), reply_text(why));
+            r.conn->close();
+            return;
+        }
+        case client_event::closed:
+            r.conn->close();
+            return;
+        }
+    }
+}
+
+proto::smtp::client_event delivery::next_transaction(relay& r) noexcept {
+    queue::ready_queue& q = _sched.at(r.dest);
+    while (auto id = q.take()) {
+        auto it = _items.find(*id);
+        if (it == _items.end()) continue;
+        item& work = it->second;
+        auto mit = _messages.find(work.message_id);
+        if (mit == _messages.end()) {
+            _items.erase(it);
+            continue;
+        }
+        message& m = mit->second;
+        r.current = *id;
+        r.to.clear();
+        for (uint32_t i : work.rcpts) {
+            const queue::recipient& rc = m.env.rcpts[i];
+            r.to.push_back(proto::smtp::out_recipient{rc.address, rc.notify, rc.orcpt});
+            m.rcpts[i] = rcpt_state::in_flight;
+        }
+        ++m.attempts;
+        proto::smtp::transaction tx;
+        tx.mail_from = m.env.mail_from;
+        tx.rcpts = r.to;
+        tx.size = m.where.content_bytes;
+        tx.eight_bit = m.env.body == queue::body_type::eight_bit_mime;
+        tx.smtputf8 = m.env.smtputf8;
+        tx.ret = static_cast<uint8_t>(m.env.ret);
+        tx.envid = m.env.envid;
+        return r.client.start(tx);
+    }
+    // Nothing more for this destination now: stay connected a little, for
+    // the next message to the same place (as Postfix's connection cache).
+    r.idle = true;
+    r.conn->set_idle_timeout_ms(reuse_idle_ms);
+    idle_for(r.dest).push_back(&r);
+    return proto::smtp::client_event::none;
+}
+
+std::vector<delivery::relay*>& delivery::idle_for(queue::destination_id d) {
+    if (_idle.size() <= d) _idle.resize(d + 1);
+    return _idle[d];
+}
+
+void delivery::leave_idle(relay& r) noexcept {
+    if (!r.idle) return;
+    r.idle = false;
+    auto& v = idle_for(r.dest);
+    std::erase(v, &r);
+    r.conn->set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.command_timeout_ms, UINT32_MAX)));
+}
+
+proto::smtp::client_event delivery::send_body(relay& r) noexcept {
+    const item& work = _items.at(r.current);
+    const message& m = _messages.at(work.message_id);
+    if (auto rd = _spool.read_content(m.where, _body); !rd) {
+        core::log::error("event=relay_read_failed id={} reason=\"{}\"", queue::format_queue_id(work.message_id),
+                         rd.err().reason());
+        return r.client.connection_lost();  // outcomes unknown: retried
+    }
+    r.stuffer.reset();
+    r.stuffer.stuff(_body, r.conn->output());
+    r.stuffer.finish(r.conn->output());
+    r.conn->flush();
+    if (_body.capacity() > (1u << 20)) std::string().swap(_body);  // do not keep a big message's buffer
+    return r.client.body_sent();
+}
+
+void delivery::finish_item(relay& r, const std::vector<proto::smtp::reply>& replies) noexcept {
+    auto it = _items.find(r.current);
+    r.current = 0;
+    if (it == _items.end()) return;
+    item work = std::move(it->second);
+    _items.erase(it);
+    auto mit = _messages.find(work.message_id);
+    if (mit == _messages.end()) return;
+    message& m = mit->second;
+    std::string remote(r.conn->peer_address());
+    queue::ready_queue& q = _sched.at(work.dest);
+    item again{work.message_id, work.dest, {}};
+    proto::smtp::reply last_transient;
+    std::vector<std::pair<uint32_t, proto::smtp::reply>> bounced;
+    bool any_ok = false;
+    for (size_t j = 0; j < work.rcpts.size(); ++j) {
+        uint32_t i = work.rcpts[j];
+        const proto::smtp::reply& rep = j < replies.size() ? replies[j] : proto::smtp::reply{};
+        if (rep.ok()) {
+            any_ok = true;
+            finish_rcpt(work.message_id, m, i, true, rep, remote);
+        } else if (rep.permanent()) {
+            bounced.emplace_back(i, rep);
+        } else {
+            m.rcpts[i] = rcpt_state::waiting;
+            again.rcpts.push_back(i);
+            last_transient = rep;
+        }
+    }
+    if (any_ok) q.on_success();
+    if (!bounced.empty()) bounce(work.message_id, m, bounced, remote, "5");
+    if (!again.rcpts.empty()) defer(std::move(again), last_transient);
+    maybe_done(work.message_id);
+}
+
+void delivery::finish_rcpt(uint64_t id, message& m, uint32_t rcpt, bool delivered, const proto::smtp::reply& why,
+                           const std::string& remote) noexcept {
+    auto r = _spool.append_rcpt_done(id, rcpt, delivered ? spool::rcpt_status::delivered : spool::rcpt_status::bounced);
+    if (!r)
+        core::log::error("event=spool_rcpt_done_failed id={} rcpt={} reason=\"{}\"", queue::format_queue_id(id), rcpt,
+                         r.err().reason());
+    m.rcpts[rcpt] = rcpt_state::done;
+    if (m.left) --m.left;
+    core::log::info("event=delivery id={} rcpt=<{}> status={} relay={} reply=\"{}\"", queue::format_queue_id(id),
+                    m.env.rcpts[rcpt].address, delivered ? "sent" : "bounced", remote.empty() ? "none" : remote,
+                    reply_text(why));
+}
+
+void delivery::defer(item&& it, const proto::smtp::reply& why) noexcept {
+    auto mit = _messages.find(it.message_id);
+    if (mit == _messages.end()) return;
+    message& m = mit->second;
+    int64_t now = wall_ms();
+    auto d = _retry.after_failure(std::max<uint32_t>(m.attempts, 1), m.first_attempt_ms, static_cast<uint64_t>(now));
+    if (d.expired) {
+        std::vector<std::pair<uint32_t, proto::smtp::reply>> expired;
+        for (uint32_t i : it.rcpts)
+            expired.emplace_back(i, proto::smtp::reply{why.code, "4.4.7 delivery time expired; last: " + reply_text(why)});
+        bounce(it.message_id, m, expired, {}, "4.4.7");
+        maybe_done(it.message_id);
+        return;
+    }
+    for (uint32_t i : it.rcpts) {
+        m.rcpts[i] = rcpt_state::waiting;
+        core::log::info("event=delivery id={} rcpt=<{}> status=deferred retry_in_s={} reply=\"{}\"",
+                        queue::format_queue_id(it.message_id), m.env.rcpts[i].address,
+                        (d.retry_at_ms - static_cast<uint64_t>(now)) / 1000, reply_text(why));
+    }
+    queue::destination_id dest = it.dest;
+    _sched.schedule(add_item(std::move(it)), dest, _io.now_ms() + (d.retry_at_ms - static_cast<uint64_t>(now)));
+}
+
+void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<uint32_t, proto::smtp::reply>>& rcpts,
+                      const std::string& remote, std::string_view status_override) noexcept {
+    std::vector<std::string> statuses, diagnostics;
+    std::vector<queue::dsn_recipient> report;
+    statuses.reserve(rcpts.size());
+    diagnostics.reserve(rcpts.size());
+    int64_t now = wall_ms();
+    for (const auto& [i, rep] : rcpts) {
+        finish_rcpt(id, m, i, false, rep, remote);
+        const queue::recipient& rc = m.env.rcpts[i];
+        if (!queue::dsn_wanted(m.env.mail_from, rc.notify, queue::dsn_action::failed)) continue;
+        statuses.push_back(status_override.size() > 1 ? std::string(status_override) : status_of(rep, true));
+        diagnostics.push_back(reply_text(rep));
+        report.push_back(queue::dsn_recipient{rc.address, rc.orcpt, rc.notify, queue::dsn_action::failed,
+                                              statuses.back(), remote, diagnostics.back(), now});
+    }
+    if (report.empty()) return;
+    std::string original;
+    if (auto rd = _spool.read_content(m.where, original); !rd) original.clear();
+    std::string unique = queue::format_queue_id(id);
+    queue::dsn_request req;
+    req.reporting_mta = _cfg.hostname;
+    req.sender = m.env.mail_from;
+    req.envid = m.env.envid;
+    req.ret = m.env.ret;
+    req.arrival_unix_ms = m.env.received_unix_ms;
+    req.now_unix_ms = now;
+    req.original = original;
+    req.unique = unique;
+    req.rcpts = report;
+    queue::envelope env;
+    env.mail_from.clear();  // a DSN comes from the null sender
+    env.rcpts.push_back(queue::recipient{m.env.mail_from, {}, 0});
+    env.helo = _cfg.hostname;
+    env.client_address = "127.0.0.1";
+    env.received_unix_ms = now;
+    auto sub = _sink.submit(std::move(env), queue::build_dsn(req));
+    if (!sub)
+        core::log::error("event=dsn_failed id={} reason=\"{}\"", unique, sub.err().reason());
+    else
+        core::log::info("event=dsn id={} dsn_id={} to=<{}> recipients={}", unique, queue::format_queue_id(*sub),
+                        m.env.mail_from, report.size());
+}
+
+void delivery::maybe_done(uint64_t id) noexcept {
+    auto it = _messages.find(id);
+    if (it == _messages.end() || it->second.left != 0) return;
+    if (auto r = _spool.append_message_done(id); !r)
+        core::log::error("event=spool_message_done_failed id={} reason=\"{}\"", queue::format_queue_id(id),
+                         r.err().reason());
+    _messages.erase(it);
+}
+
+void delivery::on_close(net::connection& c) noexcept {
+    auto* r = static_cast<relay*>(c.context());
+    if (!r) return;
+    queue::ready_queue& q = _sched.at(r->dest);
+    leave_idle(*r);
+    if (r->current) {
+        r->client.connection_lost();
+        finish_item(*r, r->client.rcpt_replies());
+    }
+    if (!r->ready_once) {
+        // Never got a greeting: refused, unreachable, timed out, or a bad
+        // greeting. The destination is down: its waiting items wait for a retry.
+        --connecting(r->dest);
+        q.on_transient_failure();
+        if (c.reason() == net::close_reason::error)
+            core::log::warn("event=relay_connect_failed dest={} errno={}", q.name(), -c.close_error());
+        std::vector<queue::item_id> drained;
+        q.drain(drained);
+        proto::smtp::reply why{0, c.close_error() ? std::string(std::strerror(-c.close_error())) : "connection closed"};
+        for (queue::item_id id : drained) {
+            auto it = _items.find(id);
+            if (it == _items.end()) continue;
+            item moved = std::move(it->second);
+            _items.erase(it);
+            defer(std::move(moved), why);
+        }
+    }
+    q.connection_closed();
+    _relays.erase(c.id());
+    pump();
+}
+
+}  // namespace posthorn::app

@@ -1,0 +1,126 @@
+// delivery: the queue manager of one shard and its relay agent (DESIGN.md
+// "Queue and delivery"). Durable messages come in from the spool sink (and
+// from recovery at start); each recipient is routed (queue::route_table),
+// grouped per destination into items, and the scheduler decides when items
+// go out. The relay agent opens connections (net::registry::connect) within
+// each destination's budget, speaks SMTP through proto::smtp::client, sends
+// the content from the spool dot-stuffed, and writes every outcome back to
+// the spool: rcpt_done per recipient, message_done once all are done.
+// 4xx, timeouts and refused connections retry on [queue] retry until
+// [queue] lifetime; 5xx or expiry bounce with a DSN to the sender (never to
+// the null sender), itself queued as a message.
+//
+// Not built yet (the recipients wait in the spool, logged once): local
+// delivery (the mailbox store) and DNS MX lookups; static [routes] work.
+//
+// Threading: shard-local, not thread-safe.
+// Limits: max_connections_per_destination; one message per transaction
+// (all its recipients for that destination), many per connection.
+// Logs: one line per delivery attempt outcome per recipient (key=value,
+// queue id), per bounce, per connection failure.
+#pragma once
+
+#include "posthorn/app/config.hh"
+#include "posthorn/core/reactor.hh"
+#include "posthorn/directory.hh"
+#include "posthorn/net.hh"
+#include "posthorn/proto/smtp_client.hh"
+#include "posthorn/queue.hh"
+#include "posthorn/queue/retry.hh"
+#include "posthorn/queue/routing.hh"
+#include "posthorn/queue/scheduler.hh"
+#include "posthorn/spool.hh"
+#include "spool_sink.hh"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace posthorn::app {
+
+class delivery final : public net::handler {
+public:
+    delivery(const config& cfg, const directory::snapshot& dir, spool::shard_spool& spool, spool_sink& sink,
+             net::registry& reg, core::reactor& io);
+    ~delivery();
+
+    // A durable message (from the sink, or recovered at start).
+    void enqueue(uint64_t id, queue::envelope&& env, spool::recovered_message&& where);
+    // Stops starting connections (shutdown); open ones finish or are closed
+    // by the registry.
+    void stop() noexcept { _stopped = true; }
+
+    size_t messages() const noexcept { return _messages.size(); }
+
+    // net::handler for outbound connections.
+    void on_open(net::connection& c) noexcept override;
+    size_t on_data(net::connection& c, const core::slice& bytes) noexcept override;
+    void on_deadline(net::connection& c) noexcept override;
+    void on_close(net::connection& c) noexcept override;
+
+private:
+    enum class rcpt_state : uint8_t { waiting, in_flight, held, done };
+    struct message {
+        queue::envelope env;
+        spool::recovered_message where;
+        std::vector<rcpt_state> rcpts;
+        uint32_t attempts = 0;
+        uint64_t first_attempt_ms = 0;  // monotonic
+        uint32_t left = 0;              // recipients not done
+    };
+    struct item {
+        uint64_t message_id;
+        queue::destination_id dest;
+        std::vector<uint32_t> rcpts;    // envelope indexes
+    };
+    struct relay;  // one outbound connection
+
+    void route_recipients(uint64_t id, message& m);
+    void pump() noexcept;
+    void arm_timer(uint64_t sleep_ms) noexcept;
+    void open_connection(queue::destination_id d) noexcept;
+    proto::smtp::client_event next_transaction(relay& r) noexcept;
+    void handle(relay& r, proto::smtp::client_event ev) noexcept;
+    proto::smtp::client_event send_body(relay& r) noexcept;
+    uint32_t& connecting(queue::destination_id d);
+    std::vector<relay*>& idle_for(queue::destination_id d);
+    void leave_idle(relay& r) noexcept;
+    static constexpr uint32_t reuse_idle_ms = 2000;
+    void finish_item(relay& r, const std::vector<proto::smtp::reply>& replies) noexcept;
+    void finish_rcpt(uint64_t id, message& m, uint32_t rcpt, bool delivered, const proto::smtp::reply& why,
+                     const std::string& remote) noexcept;
+    void defer(item&& it, const proto::smtp::reply& why) noexcept;
+    // Marks the recipients bounced and sends the sender one DSN for them.
+    // status_override: "4.4.7" for expiry; else the replies' codes.
+    void bounce(uint64_t id, message& m, const std::vector<std::pair<uint32_t, proto::smtp::reply>>& rcpts,
+                const std::string& remote, std::string_view status_override) noexcept;
+    void maybe_done(uint64_t id) noexcept;
+    queue::item_id add_item(item&& it);
+
+    const config& _cfg;
+    const directory::snapshot& _dir;
+    spool::shard_spool& _spool;
+    spool_sink& _sink;
+    net::registry& _reg;
+    core::reactor& _io;
+    queue::route_table _routes;
+    queue::retry_policy _retry;
+    queue::scheduler _sched;
+    std::vector<queue::next_hop> _hops;  // by destination id
+    std::unordered_map<uint64_t, message> _messages;
+    std::unordered_map<queue::item_id, item> _items;
+    queue::item_id _next_item = 1;
+    std::vector<queue::destination_id> _startable;  // reused by pump
+    std::vector<uint32_t> _connecting;  // by destination: connections not greeted yet
+    std::vector<std::vector<relay*>> _idle;  // by destination: connected, no work
+    queue::destination_id _opening = 0;  // for on_open, inside registry::connect
+    std::unordered_map<uint64_t, std::unique_ptr<relay>> _relays;  // connection id -> relay
+    core::timer_id _timer;
+    uint64_t _timer_at = 0;
+    bool _stopped = false;
+    std::string _body;  // reused: a message's content while it is sent
+};
+
+}  // namespace posthorn::app

@@ -1,0 +1,172 @@
+"""Relay: posthorn delivers to a next hop from [routes], on both io backends.
+
+The peer is aiosmtpd (Debian's python3-aiosmtpd), started per test on a free
+loopback port; its handler can refuse RCPT with 550 or answer 451 for a
+while. Checked: the message arrives byte-exact (Received: added, dots
+unstuffed by the peer), the spool marks it done (gone from `queue list`), a
+451 is retried until the peer recovers, a 550 bounces with an RFC 3464 DSN
+queued for the local sender, a refused connection is retried, and one
+connection carries many messages.
+"""
+
+from __future__ import annotations
+
+import email
+import threading
+
+import pytest
+
+from conftest import free_port, make_message, unique_id, wait_for
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+
+
+class Sink:
+    """An aiosmtpd handler that keeps what it receives and can refuse."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.sessions = 0
+        self.transient_left = 0      # answer DATA with 451 this many times
+        self.reject_rcpt: set[str] = set()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject_rcpt:
+            return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.transient_left > 0:
+                self.transient_left -= 1
+                return "451 4.3.0 try again later"
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 OK: queued"
+
+    def received(self, n: int = 1):
+        with self.lock:
+            return list(self.messages) if len(self.messages) >= n else None
+
+
+@pytest.fixture
+def sink():
+    handler = Sink()
+    port = free_port()
+    ctl = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
+    ctl.start()
+    handler.port = port
+    yield handler
+    ctl.stop()
+
+
+def relay_server(make_server, port: int, **extra):
+    queue = {"retry": ["1s"], "lifetime": "1h"}
+    queue.update(extra.pop("queue", {}))
+    return make_server(routes={"relay.test": f"127.0.0.1:{port}"}, queue=queue, **extra)
+
+
+def test_a_message_for_a_routed_domain_reaches_the_next_hop_byte_exact(make_server, sink):
+    server = relay_server(make_server, sink.port)
+    mid = unique_id("relay")
+    body = b"line one\r\n.leading dot\r\n..two dots\r\nlast line\r\n"
+    qid = server.send(make_message(mid, body), sender="user1@example.test", rcpts=["bob@relay.test"])
+    got = wait_for(sink.received, what="the message at the sink")
+    sender, rcpts, content = got[0]
+    assert sender == "user1@example.test"
+    assert rcpts == ["bob@relay.test"]
+    assert content.startswith(b"Received: from ")
+    assert content.endswith(body), content[-200:]
+    assert f"<{mid}>".encode() in content
+    wait_for(lambda: qid not in {e.id for e in server.queue_list()}, what="the message done in the spool")
+    ev = [e for e in server.events("delivery") if e.get("status") == "sent"]
+    assert ev and ev[0]["rcpt"] == "<bob@relay.test>"
+    assert server.spool_verify().returncode == 0
+
+
+def test_a_451_is_retried_until_the_peer_takes_the_message(make_server, sink):
+    sink.transient_left = 2
+    server = relay_server(make_server, sink.port)
+    mid = unique_id("retry")
+    qid = server.send(make_message(mid), rcpts=["carol@relay.test"])
+    got = wait_for(sink.received, timeout=30, what="delivery after the 451s")
+    assert f"<{mid}>".encode() in got[0][2]
+    deferred = [e for e in server.events("delivery") if e.get("status") == "deferred"]
+    assert len(deferred) >= 2, server.log_tail()
+    assert "451" in deferred[0]["reply"]
+    wait_for(lambda: qid not in {e.id for e in server.queue_list()}, what="done in the spool")
+
+
+def test_a_refused_connection_is_retried_until_the_peer_listens(make_server):
+    port = free_port()
+    server = relay_server(make_server, port)
+    mid = unique_id("refused")
+    server.send(make_message(mid), rcpts=["dave@relay.test"])
+    wait_for(lambda: [e for e in server.events("delivery") if e.get("status") == "deferred"],
+             what="a deferral after the refused connection")
+    handler = Sink()
+    ctl = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        got = wait_for(handler.received, timeout=30, what="delivery once the peer listens")
+        assert f"<{mid}>".encode() in got[0][2]
+    finally:
+        ctl.stop()
+
+
+def test_a_550_bounces_with_a_dsn_to_the_local_sender(make_server, sink):
+    sink.reject_rcpt = {"nobody@relay.test"}
+    server = relay_server(make_server, sink.port)
+    mid = unique_id("bounce")
+    qid = server.send(make_message(mid), sender="user1@example.test",
+                      rcpts=["nobody@relay.test", "erin@relay.test"])
+    got = wait_for(sink.received, what="the accepted recipient's copy")
+    assert got[0][1] == ["erin@relay.test"]
+
+    def dsn():
+        return [e for e in server.queue_list() if e.sender == "" and e.rcpts == ["user1@example.test"]]
+    entry = wait_for(dsn, what="a DSN queued for user1")[0]
+    wait_for(lambda: qid not in {e.id for e in server.queue_list()}, what="the original done")
+    report = email.message_from_bytes(server.queue_cat(entry.id))
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    parts = [p.get_content_type() for p in report.get_payload()]
+    assert parts == ["text/plain", "message/delivery-status", "message/rfc822"], parts
+    status = report.get_payload()[1].get_payload()
+    fields = {k.lower(): v for grp in status for k, v in grp.items()}
+    assert fields["final-recipient"] == "rfc822; nobody@relay.test"
+    assert fields["action"] == "failed"
+    assert fields["status"] == "5.1.1"
+    assert "550" in fields["diagnostic-code"]
+    original = report.get_payload()[2].get_payload()[0]
+    assert original["Message-ID"] == f"<{mid}>"
+
+
+def test_a_bounce_from_the_null_sender_gets_no_dsn(make_server, sink):
+    sink.reject_rcpt = {"nobody@relay.test"}
+    server = relay_server(make_server, sink.port)
+    qid = server.send(make_message(unique_id("null")), sender="", rcpts=["nobody@relay.test"])
+    wait_for(lambda: [e for e in server.events("delivery") if e.get("status") == "bounced"], what="the bounce")
+    wait_for(lambda: qid not in {e.id for e in server.queue_list()}, what="the message done")
+    assert not [e for e in server.queue_list() if e.sender == ""], "a bounce never bounces"
+
+
+def test_one_connection_carries_many_messages(make_server, sink):
+    server = relay_server(make_server, sink.port, server={"shards": 1},
+                          queue={"max_connections_per_destination": 2})
+    n = 20
+    with server.smtp() as s:
+        s.ehlo()
+        for i in range(n):
+            s.sendmail("user1@example.test", ["frank@relay.test"], make_message(unique_id(f"reuse{i}")))
+    wait_for(lambda: sink.received(n), timeout=30, what=f"{n} messages at the sink")
+    # Two connections at most at a time; an idle one is closed after 2 s and
+    # reopened for the next message, so a slow test run may need a few.
+    assert sink.sessions <= n // 4, f"{sink.sessions} sessions for {n} messages"

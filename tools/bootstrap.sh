@@ -6,7 +6,7 @@ set -eu
 
 build_pkgs="g++ meson ninja-build pkg-config liburing-dev libmimalloc-dev libxxhash-dev libssl-dev
 libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
-test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps"
+test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix"
 
 case "${1:-all}" in
   build) wanted=$build_pkgs ;;
@@ -30,6 +30,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# postfix (for the tests' smtp-sink peer): debconf "No configuration", so it
+# gets no main.cf, takes no port and starts no system instance.
+case " $missing " in
+  *" postfix "*)
+    printf '%s\n' "postfix postfix/main_mailer_type select No configuration" \
+      "postfix postfix/mailname string localhost" | debconf-set-selections ;;
+esac
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing

@@ -46,8 +46,10 @@ CRASH_CONFIG = {"spool": {"segment_bytes": 256 * 1024}}   # small: rounds cross 
 class Streamer(threading.Thread):
     """One smtplib client sending unique messages until told to stop or cut off."""
 
-    def __init__(self, port: int, tag: str, seed: int, stop: threading.Event, first_ack: threading.Event):
+    def __init__(self, port: int, tag: str, seed: int, stop: threading.Event, first_ack: threading.Event,
+                 rcpts_for=None):
         super().__init__(daemon=True)
+        self.rcpts_for = rcpts_for            # rng -> recipient list; default: local users
         self.port, self.tag, self.rng = port, tag, random.Random(seed)
         self.stop, self.first_ack = stop, first_ack
         self.sent: dict[str, bytes] = {}      # Message-ID -> message, every one attempted
@@ -72,9 +74,12 @@ class Streamer(threading.Thread):
                 n += 1
                 msg = self._message(mid)
                 self.sent[mid] = msg
-                rcpts = [f"user{self.rng.randrange(1, 6)}@example.test"]
-                if self.rng.random() < 0.2:
-                    rcpts.append("postmaster@example.test")
+                if self.rcpts_for:
+                    rcpts = self.rcpts_for(self.rng)
+                else:
+                    rcpts = [f"user{self.rng.randrange(1, 6)}@example.test"]
+                    if self.rng.random() < 0.2:
+                        rcpts.append("postmaster@example.test")
                 s.sendmail("user1@example.test", rcpts, msg)
                 self.acked.append(mid)        # sendmail returned: the server said 250
                 self.first_ack.set()
@@ -94,10 +99,10 @@ def _header_bytes(srv) -> int:
     return min((s["used"] for s in segs), default=0)
 
 
-def _stream_and_kill(srv, rng: random.Random, tag: str):
+def _stream_and_kill(srv, rng: random.Random, tag: str, rcpts_for=None, clients: int = CLIENTS):
     stop, first_ack = threading.Event(), threading.Event()
-    streamers = [Streamer(srv.port, f"{tag}-c{i}", rng.randrange(1 << 30), stop, first_ack)
-                 for i in range(CLIENTS)]
+    streamers = [Streamer(srv.port, f"{tag}-c{i}", rng.randrange(1 << 30), stop, first_ack, rcpts_for)
+                 for i in range(clients)]
     for t in streamers:
         t.start()
     try:

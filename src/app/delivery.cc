@@ -4,6 +4,7 @@
 #include "posthorn/core/log.hh"
 #include "posthorn/queue/dsn.hh"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fmt/format.h>
@@ -74,10 +75,13 @@ queue::item_id delivery::add_item(item&& it) {
 void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_message&& where) {
     message m;
     m.rcpts.assign(env.rcpts.size(), rcpt_state::waiting);
+    m.targets_left.assign(env.rcpts.size(), 0);
+    m.held_part.assign(env.rcpts.size(), 0);
+    m.bounced_part.assign(env.rcpts.size(), 0);
     for (uint32_t done : where.done_rcpts)
         if (done < m.rcpts.size()) m.rcpts[done] = rcpt_state::done;
     m.left = 0;
-    for (auto s : m.rcpts) m.left += s != rcpt_state::done;
+    for (auto st : m.rcpts) m.left += st != rcpt_state::done;
     m.env = std::move(env);
     m.where = std::move(where);
     m.first_attempt_ms = m.env.received_unix_ms > 0 ? static_cast<uint64_t>(m.env.received_unix_ms) : wall_ms();
@@ -89,7 +93,7 @@ void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_mess
     }
     route_recipients(id, it->second);
     bool routed = false;
-    for (auto st : it->second.rcpts) routed |= st == rcpt_state::waiting;
+    for (uint32_t n : it->second.targets_left) routed |= n > 0;
     // Nothing this shard can deliver yet: the spool keeps the message (a
     // restart routes it again), memory does not.
     if (!routed) {
@@ -99,28 +103,58 @@ void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_mess
     pump();
 }
 
+// [aliases], recursively (depth 8 at most: a loop ends there), each final
+// address once.
+void delivery::expand(std::string_view address, std::vector<std::string>& out, int depth) const {
+    directory::resolution r = _dir.resolve(address);
+    if (r.kind == directory::address_kind::alias && r.targets && depth < 8) {
+        for (const std::string& t : *r.targets) expand(t, out, depth + 1);
+        return;
+    }
+    std::string a = directory::to_lower(address);
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(std::move(a));
+}
+
 void delivery::route_recipients(uint64_t id, message& m) {
-    std::unordered_map<queue::destination_id, std::vector<uint32_t>> by_dest;
+    std::unordered_map<queue::destination_id, std::vector<target>> by_dest;
+    std::vector<std::string> finals;
     const char* held_why = nullptr;
     for (uint32_t i = 0; i < m.rcpts.size(); ++i) {
         if (m.rcpts[i] != rcpt_state::waiting) continue;
-        std::string domain = directory::to_lower(domain_of(m.env.rcpts[i].address));
-        queue::next_hop hop = _routes.route(domain, _dir.is_local_domain(domain));
-        if (hop.how != queue::next_hop::kind::host) {
-            m.rcpts[i] = rcpt_state::held;
-            held_why = hop.how == queue::next_hop::kind::local ? "local delivery is not built yet"
-                                                               : "MX lookups are not built yet";
-            continue;
+        const queue::recipient& rc = m.env.rcpts[i];
+        finals.clear();
+        expand(rc.address, finals, 0);
+        for (std::string& a : finals) {
+            std::string domain(domain_of(a));
+            queue::next_hop hop = _routes.route(domain, _dir.is_local_domain(domain));
+            if (hop.how != queue::next_hop::kind::host) {
+                m.held_part[i] = 1;
+                held_why = hop.how == queue::next_hop::kind::local ? "local delivery is not built yet"
+                                                                   : "MX lookups are not built yet";
+                continue;
+            }
+            queue::destination_id d = _sched.destination(hop.key());
+            if (_hops.size() <= d) _hops.resize(d + 1);
+            _hops[d] = hop;
+            std::string orcpt = rc.orcpt;
+            if (orcpt.empty() && a != directory::to_lower(rc.address)) {
+                orcpt = "rfc822;";  // RFC 3461 §4.2: xtext of the original address
+                for (unsigned char c : rc.address) {
+                    if (c < 33 || c > 126 || c == '+' || c == '=')
+                        orcpt += fmt::format("+{:02X}", c);
+                    else
+                        orcpt.push_back(static_cast<char>(c));
+                }
+            }
+            by_dest[d].push_back(target{i, std::move(a), std::move(orcpt)});
+            ++m.targets_left[i];
         }
-        queue::destination_id d = _sched.destination(hop.key());
-        if (_hops.size() <= d) _hops.resize(d + 1);
-        _hops[d] = hop;
-        by_dest[d].push_back(i);
+        if (m.targets_left[i] == 0) m.rcpts[i] = rcpt_state::held;
     }
     if (held_why)
         core::log::debug("event=delivery_held id={} note=\"{}; the message stays in the spool\"",
                          queue::format_queue_id(id), held_why);
-    for (auto& [d, rcpts] : by_dest) _sched.schedule(add_item(item{id, d, std::move(rcpts)}), d, _io.now_ms());
+    for (auto& [d, targets] : by_dest) _sched.schedule(add_item(item{id, d, std::move(targets)}), d, _io.now_ms());
 }
 
 void delivery::arm_timer(uint64_t sleep_ms) noexcept {
@@ -276,11 +310,8 @@ proto::smtp::client_event delivery::next_transaction(relay& r) noexcept {
         message& m = mit->second;
         r.current = *id;
         r.to.clear();
-        for (uint32_t i : work.rcpts) {
-            const queue::recipient& rc = m.env.rcpts[i];
-            r.to.push_back(proto::smtp::out_recipient{rc.address, rc.notify, rc.orcpt});
-            m.rcpts[i] = rcpt_state::in_flight;
-        }
+        for (const target& t : work.targets)
+            r.to.push_back(proto::smtp::out_recipient{t.address, m.env.rcpts[t.rcpt].notify, t.orcpt});
         ++m.attempts;
         proto::smtp::transaction tx;
         tx.mail_from = m.env.mail_from;
@@ -342,39 +373,47 @@ void delivery::finish_item(relay& r, const std::vector<proto::smtp::reply>& repl
     queue::ready_queue& q = _sched.at(work.dest);
     item again{work.message_id, work.dest, {}};
     proto::smtp::reply last_transient;
-    std::vector<std::pair<uint32_t, proto::smtp::reply>> bounced;
+    std::vector<std::pair<target, proto::smtp::reply>> bounced;
     bool any_ok = false;
-    for (size_t j = 0; j < work.rcpts.size(); ++j) {
-        uint32_t i = work.rcpts[j];
+    for (size_t j = 0; j < work.targets.size(); ++j) {
+        target& t = work.targets[j];
         const proto::smtp::reply& rep = j < replies.size() ? replies[j] : proto::smtp::reply{};
         if (rep.ok()) {
             any_ok = true;
-            finish_rcpt(work.message_id, m, i, true, rep, remote);
+            finish_target(work.message_id, m, t, true, rep, remote);
         } else if (rep.permanent()) {
-            bounced.emplace_back(i, rep);
+            bounced.emplace_back(std::move(t), rep);
         } else {
-            m.rcpts[i] = rcpt_state::waiting;
-            again.rcpts.push_back(i);
+            again.targets.push_back(std::move(t));
             last_transient = rep;
         }
     }
     if (any_ok) q.on_success();
     if (!bounced.empty()) bounce(work.message_id, m, bounced, remote, "5");
-    if (!again.rcpts.empty()) defer(std::move(again), last_transient);
+    if (!again.targets.empty()) defer(std::move(again), last_transient);
     maybe_done(work.message_id);
 }
 
-void delivery::finish_rcpt(uint64_t id, message& m, uint32_t rcpt, bool delivered, const proto::smtp::reply& why,
-                           const std::string& remote) noexcept {
-    auto r = _spool.append_rcpt_done(id, rcpt, delivered ? spool::rcpt_status::delivered : spool::rcpt_status::bounced);
-    if (!r)
-        core::log::error("event=spool_rcpt_done_failed id={} rcpt={} reason=\"{}\"", queue::format_queue_id(id), rcpt,
-                         r.err().reason());
-    m.rcpts[rcpt] = rcpt_state::done;
-    if (m.left) --m.left;
-    core::log::info("event=delivery id={} rcpt=<{}> status={} relay={} reply=\"{}\"", queue::format_queue_id(id),
-                    m.env.rcpts[rcpt].address, delivered ? "sent" : "bounced", remote.empty() ? "none" : remote,
+void delivery::finish_target(uint64_t id, message& m, const target& t, bool delivered,
+                             const proto::smtp::reply& why, const std::string& remote) noexcept {
+    const uint32_t i = t.rcpt;
+    const std::string& original = m.env.rcpts[i].address;
+    core::log::info("event=delivery id={} rcpt=<{}>{}{}{} status={} relay={} reply=\"{}\"", queue::format_queue_id(id),
+                    t.address, t.address == original ? "" : " orig=<", t.address == original ? "" : original,
+                    t.address == original ? "" : ">", delivered ? "sent" : "bounced", remote.empty() ? "none" : remote,
                     reply_text(why));
+    if (!delivered) m.bounced_part[i] = 1;
+    if (m.targets_left[i] > 0 && --m.targets_left[i] > 0) return;
+    if (m.held_part[i]) {  // the rest waits for what is not built yet
+        m.rcpts[i] = rcpt_state::held;
+        return;
+    }
+    auto r = _spool.append_rcpt_done(id, i, m.bounced_part[i] ? spool::rcpt_status::bounced : spool::rcpt_status::delivered);
+    if (!r)
+        core::log::error("event=spool_rcpt_done_failed id={} rcpt={} reason=\"{}\"", queue::format_queue_id(id), i,
+                         r.err().reason());
+    m.rcpts[i] = rcpt_state::done;
+    if (m.left) --m.left;
 }
 
 void delivery::defer(item&& it, const proto::smtp::reply& why) noexcept {
@@ -384,37 +423,36 @@ void delivery::defer(item&& it, const proto::smtp::reply& why) noexcept {
     int64_t now = wall_ms();
     auto d = _retry.after_failure(std::max<uint32_t>(m.attempts, 1), m.first_attempt_ms, static_cast<uint64_t>(now));
     if (d.expired) {
-        std::vector<std::pair<uint32_t, proto::smtp::reply>> expired;
-        for (uint32_t i : it.rcpts)
-            expired.emplace_back(i, proto::smtp::reply{why.code, "4.4.7 delivery time expired; last: " + reply_text(why)});
+        std::vector<std::pair<target, proto::smtp::reply>> expired;
+        for (target& t : it.targets)
+            expired.emplace_back(std::move(t),
+                                 proto::smtp::reply{why.code, "4.4.7 delivery time expired; last: " + reply_text(why)});
         bounce(it.message_id, m, expired, {}, "4.4.7");
         maybe_done(it.message_id);
         return;
     }
-    for (uint32_t i : it.rcpts) {
-        m.rcpts[i] = rcpt_state::waiting;
+    for (const target& t : it.targets)
         core::log::info("event=delivery id={} rcpt=<{}> status=deferred retry_in_s={} reply=\"{}\"",
-                        queue::format_queue_id(it.message_id), m.env.rcpts[i].address,
+                        queue::format_queue_id(it.message_id), t.address,
                         (d.retry_at_ms - static_cast<uint64_t>(now)) / 1000, reply_text(why));
-    }
     queue::destination_id dest = it.dest;
     _sched.schedule(add_item(std::move(it)), dest, _io.now_ms() + (d.retry_at_ms - static_cast<uint64_t>(now)));
 }
 
-void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<uint32_t, proto::smtp::reply>>& rcpts,
+void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<target, proto::smtp::reply>>& failed,
                       const std::string& remote, std::string_view status_override) noexcept {
     std::vector<std::string> statuses, diagnostics;
     std::vector<queue::dsn_recipient> report;
-    statuses.reserve(rcpts.size());
-    diagnostics.reserve(rcpts.size());
+    statuses.reserve(failed.size());
+    diagnostics.reserve(failed.size());
     int64_t now = wall_ms();
-    for (const auto& [i, rep] : rcpts) {
-        finish_rcpt(id, m, i, false, rep, remote);
-        const queue::recipient& rc = m.env.rcpts[i];
+    for (const auto& [t, rep] : failed) {
+        finish_target(id, m, t, false, rep, remote);
+        const queue::recipient& rc = m.env.rcpts[t.rcpt];
         if (!queue::dsn_wanted(m.env.mail_from, rc.notify, queue::dsn_action::failed)) continue;
         statuses.push_back(status_override.size() > 1 ? std::string(status_override) : status_of(rep, true));
         diagnostics.push_back(reply_text(rep));
-        report.push_back(queue::dsn_recipient{rc.address, rc.orcpt, rc.notify, queue::dsn_action::failed,
+        report.push_back(queue::dsn_recipient{t.address, t.orcpt, rc.notify, queue::dsn_action::failed,
                                               statuses.back(), remote, diagnostics.back(), now});
     }
     if (report.empty()) return;
@@ -447,7 +485,16 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<uint3
 
 void delivery::maybe_done(uint64_t id) noexcept {
     auto it = _messages.find(id);
-    if (it == _messages.end() || it->second.left != 0) return;
+    if (it == _messages.end()) return;
+    if (it->second.left != 0) {
+        // What is left is held (local, MX): the spool keeps it, memory does not.
+        for (auto st : it->second.rcpts)
+            if (st == rcpt_state::waiting) return;
+        for (uint32_t n : it->second.targets_left)
+            if (n) return;
+        _messages.erase(it);
+        return;
+    }
     if (auto r = _spool.append_message_done(id); !r)
         core::log::error("event=spool_message_done_failed id={} reason=\"{}\"", queue::format_queue_id(id),
                          r.err().reason());

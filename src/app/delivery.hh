@@ -61,19 +61,30 @@ public:
     void on_close(net::connection& c) noexcept override;
 
 private:
-    enum class rcpt_state : uint8_t { waiting, in_flight, held, done };
+    // An envelope recipient is done once every address it expands to
+    // ([aliases], recursively) is delivered or bounced; `held` when some of
+    // them cannot be delivered by what is built yet (local, MX).
+    enum class rcpt_state : uint8_t { waiting, held, done };
     struct message {
         queue::envelope env;
         spool::recovered_message where;
         std::vector<rcpt_state> rcpts;
+        std::vector<uint32_t> targets_left;  // per recipient: addresses still to deliver
+        std::vector<uint8_t> held_part;      // per recipient: some address is held
+        std::vector<uint8_t> bounced_part;   // per recipient: some address bounced
         uint32_t attempts = 0;
-        uint64_t first_attempt_ms = 0;  // monotonic
+        uint64_t first_attempt_ms = 0;  // wall clock: arrival
         uint32_t left = 0;              // recipients not done
+    };
+    struct target {
+        uint32_t rcpt;          // envelope index
+        std::string address;    // final address (the recipient's, or an alias target)
+        std::string orcpt;      // ORCPT to send: as given, or the alias it came from
     };
     struct item {
         uint64_t message_id;
         queue::destination_id dest;
-        std::vector<uint32_t> rcpts;    // envelope indexes
+        std::vector<target> targets;
     };
     struct relay;  // one outbound connection
 
@@ -89,13 +100,14 @@ private:
     void leave_idle(relay& r) noexcept;
     static constexpr uint32_t reuse_idle_ms = 2000;
     void finish_item(relay& r, const std::vector<proto::smtp::reply>& replies) noexcept;
-    void finish_rcpt(uint64_t id, message& m, uint32_t rcpt, bool delivered, const proto::smtp::reply& why,
-                     const std::string& remote) noexcept;
+    void finish_target(uint64_t id, message& m, const target& t, bool delivered, const proto::smtp::reply& why,
+                       const std::string& remote) noexcept;
     void defer(item&& it, const proto::smtp::reply& why) noexcept;
-    // Marks the recipients bounced and sends the sender one DSN for them.
+    // Marks the addresses bounced and sends the sender one DSN for them.
     // status_override: "4.4.7" for expiry; else the replies' codes.
-    void bounce(uint64_t id, message& m, const std::vector<std::pair<uint32_t, proto::smtp::reply>>& rcpts,
+    void bounce(uint64_t id, message& m, const std::vector<std::pair<target, proto::smtp::reply>>& failed,
                 const std::string& remote, std::string_view status_override) noexcept;
+    void expand(std::string_view address, std::vector<std::string>& out, int depth) const;
     void maybe_done(uint64_t id) noexcept;
     queue::item_id add_item(item&& it);
 

@@ -170,3 +170,21 @@ def test_one_connection_carries_many_messages(make_server, sink):
     # Two connections at most at a time; an idle one is closed after 2 s and
     # reopened for the next message, so a slow test run may need a few.
     assert sink.sessions <= n // 4, f"{sink.sessions} sessions for {n} messages"
+
+
+def test_aliases_expand_recursively_to_remote_addresses(make_server, sink):
+    server = relay_server(make_server, sink.port, aliases={
+        "postmaster@example.test": ["user1@example.test"],
+        "team@example.test": ["bob@relay.test", "user2@example.test", "carol@relay.test"],
+        "list@example.test": ["team@example.test", "dave@relay.test", "bob@relay.test"],
+    })
+    mid = unique_id("alias")
+    qid = server.send(make_message(mid), rcpts=["list@example.test"])
+    got = wait_for(sink.received, what="the expanded copy at the sink")
+    assert len(got) == 1, "one transaction for the three remote addresses"
+    assert sorted(got[0][1]) == ["bob@relay.test", "carol@relay.test", "dave@relay.test"], got[0][1]
+    assert f"<{mid}>".encode() in got[0][2]
+    sent = {e["rcpt"] for e in server.events("delivery") if e.get("status") == "sent"}
+    assert sent == {"<bob@relay.test>", "<carol@relay.test>", "<dave@relay.test>"}
+    # user2@example.test (local) is not delivered yet: the message stays queued.
+    assert qid in {e.id for e in server.queue_list()}

@@ -215,9 +215,13 @@ void delivery::open_connection(queue::destination_id d) noexcept {
     core::log::warn("event=relay_connect_failed dest={} reason=\"{}\"", q.name(),
                     ep ? c.err().reason() : "host names need DNS (not built yet): use an address");
     q.on_transient_failure();
+    defer_destination(d, proto::smtp::reply{0, ep ? std::string(c.err().reason()) : std::string("no address for the host")});
+}
+
+// The destination is down: every item waiting for it waits for a retry.
+void delivery::defer_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept {
     std::vector<queue::item_id> drained;
-    q.drain(drained);
-    proto::smtp::reply why{0, ep ? std::string(c.err().reason()) : std::string("no address for the host")};
+    _sched.at(d).drain(drained);
     for (queue::item_id id : drained) {
         auto it = _items.find(id);
         if (it == _items.end()) continue;
@@ -517,16 +521,8 @@ void delivery::on_close(net::connection& c) noexcept {
         q.on_transient_failure();
         if (c.reason() == net::close_reason::error)
             core::log::warn("event=relay_connect_failed dest={} errno={}", q.name(), -c.close_error());
-        std::vector<queue::item_id> drained;
-        q.drain(drained);
-        proto::smtp::reply why{0, c.close_error() ? std::string(std::strerror(-c.close_error())) : "connection closed"};
-        for (queue::item_id id : drained) {
-            auto it = _items.find(id);
-            if (it == _items.end()) continue;
-            item moved = std::move(it->second);
-            _items.erase(it);
-            defer(std::move(moved), why);
-        }
+        defer_destination(r->dest, proto::smtp::reply{0, c.close_error() ? std::string(std::strerror(-c.close_error()))
+                                                                          : std::string("connection closed")});
     }
     q.connection_closed();
     _relays.erase(c.id());

@@ -103,6 +103,7 @@ private:
     void finish_target(uint64_t id, message& m, const target& t, bool delivered, const proto::smtp::reply& why,
                        const std::string& remote) noexcept;
     void defer(item&& it, const proto::smtp::reply& why) noexcept;
+    void defer_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept;
     // Marks the addresses bounced and sends the sender one DSN for them.
     // status_override: "4.4.7" for expiry; else the replies' codes.
     void bounce(uint64_t id, message& m, const std::vector<std::pair<target, proto::smtp::reply>>& failed,

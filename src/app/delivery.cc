@@ -64,6 +64,46 @@ delivery::delivery(const config& cfg, const directory::snapshot& dir, spool::sha
 
 delivery::~delivery() {
     if (_timer) _io.cancel(_timer);
+    if (_publish_timer) _io.cancel(_publish_timer);
+}
+
+void delivery::stop() noexcept {
+    _stopped = true;
+    if (_publish_timer) _io.cancel(_publish_timer);
+    _publish_timer = {};
+}
+
+void delivery::set_metrics(shard_metrics* m) noexcept {
+    _metrics = m;
+    publish();
+}
+
+// Items per destination (ready or scheduled), the age of the oldest message
+// among them, and the open connections; then again in a second.
+void delivery::publish() noexcept {
+    if (!_metrics || _stopped) return;
+    std::vector<destination_row> rows(_sched.destination_count());
+    int64_t now = wall_ms();
+    for (queue::destination_id d = 0; d < rows.size(); ++d) {
+        rows[d].name = _sched.at(d).name();
+        rows[d].connections = _sched.at(d).connections();
+    }
+    for (const auto& [id, it] : _items) {
+        destination_row& r = rows[it.dest];
+        ++r.waiting;
+        auto m = _messages.find(it.message_id);
+        if (m != _messages.end() && now > static_cast<int64_t>(m->second.first_attempt_ms))
+            r.oldest_age_ms = std::max<uint64_t>(r.oldest_age_ms, static_cast<uint64_t>(now) - m->second.first_attempt_ms);
+    }
+    _metrics->queue_messages.store(static_cast<int64_t>(_messages.size()), std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> g(_metrics->destinations_lock);
+        _metrics->destinations.swap(rows);
+    }
+    _publish_timer = _io.schedule_after(1000, [this]() noexcept {
+        _publish_timer = {};
+        publish();
+    });
 }
 
 queue::item_id delivery::add_item(item&& it) {
@@ -240,6 +280,7 @@ void delivery::on_open(net::connection& c) noexcept {
     c.set_context(r.get());
     c.set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.command_timeout_ms, UINT32_MAX)));
     _relays.emplace(c.id(), std::move(r));
+    if (_metrics) _metrics->relay_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
 size_t delivery::on_data(net::connection& c, const core::slice& bytes) noexcept {
@@ -406,6 +447,12 @@ void delivery::finish_target(uint64_t id, message& m, const target& t, bool deli
                     t.address, t.address == original ? "" : " orig=<", t.address == original ? "" : original,
                     t.address == original ? "" : ">", delivered ? "sent" : "bounced", remote.empty() ? "none" : remote,
                     reply_text(why));
+    if (_metrics) {
+        (delivered ? _metrics->rcpts_delivered : _metrics->rcpts_bounced).fetch_add(1, std::memory_order_relaxed);
+        int64_t age_ms = wall_ms() - m.env.received_unix_ms;
+        if (delivered && m.env.received_unix_ms > 0 && age_ms >= 0)
+            _metrics->delivery_latency.observe(static_cast<uint64_t>(age_ms) * 1000);
+    }
     if (!delivered) m.bounced_part[i] = 1;
     if (m.targets_left[i] > 0 && --m.targets_left[i] > 0) return;
     if (m.held_part[i]) {  // the rest waits for what is not built yet
@@ -435,6 +482,7 @@ void delivery::defer(item&& it, const proto::smtp::reply& why) noexcept {
         maybe_done(it.message_id);
         return;
     }
+    if (_metrics) _metrics->rcpts_deferred.fetch_add(it.targets.size(), std::memory_order_relaxed);
     for (const target& t : it.targets)
         core::log::info("event=delivery id={} rcpt=<{}> status=deferred retry_in_s={} reply=\"{}\"",
                         queue::format_queue_id(it.message_id), t.address,
@@ -482,7 +530,9 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     auto sub = _sink.submit(std::move(env), queue::build_dsn(req));
     if (!sub)
         core::log::error("event=dsn_failed id={} reason=\"{}\"", unique, sub.err().reason());
-    else
+    else if (_metrics)
+        _metrics->dsns_sent.fetch_add(1, std::memory_order_relaxed);
+    if (sub)
         core::log::info("event=dsn id={} dsn_id={} to=<{}> recipients={}", unique, queue::format_queue_id(*sub),
                         m.env.mail_from, report.size());
 }
@@ -526,6 +576,7 @@ void delivery::on_close(net::connection& c) noexcept {
     }
     q.connection_closed();
     _relays.erase(c.id());
+    if (_metrics) _metrics->relay_connections.fetch_sub(1, std::memory_order_relaxed);
     pump();
 }
 

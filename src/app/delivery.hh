@@ -30,6 +30,7 @@
 #include "posthorn/queue/routing.hh"
 #include "posthorn/queue/scheduler.hh"
 #include "posthorn/spool.hh"
+#include "metrics.hh"
 #include "spool_sink.hh"
 
 #include <cstdint>
@@ -50,7 +51,9 @@ public:
     void enqueue(uint64_t id, queue::envelope&& env, spool::recovered_message&& where);
     // Stops starting connections (shutdown); open ones finish or are closed
     // by the registry.
-    void stop() noexcept { _stopped = true; }
+    void stop() noexcept;
+    // Counters, and the per-destination table published once a second.
+    void set_metrics(shard_metrics* m) noexcept;
 
     size_t messages() const noexcept { return _messages.size(); }
 
@@ -111,6 +114,7 @@ private:
     void expand(std::string_view address, std::vector<std::string>& out, int depth) const;
     void maybe_done(uint64_t id) noexcept;
     queue::item_id add_item(item&& it);
+    void publish() noexcept;
 
     const config& _cfg;
     const directory::snapshot& _dir;
@@ -131,6 +135,8 @@ private:
     queue::destination_id _opening = 0;  // for on_open, inside registry::connect
     std::unordered_map<uint64_t, std::unique_ptr<relay>> _relays;  // connection id -> relay
     core::timer_id _timer;
+    core::timer_id _publish_timer;
+    shard_metrics* _metrics = nullptr;
     uint64_t _timer_at = 0;
     bool _stopped = false;
     std::string _body;  // reused: a message's content while it is sent

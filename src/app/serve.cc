@@ -8,6 +8,7 @@
 #include "posthorn/net.hh"
 #include "smtp_node.hh"
 #include "delivery.hh"
+#include "metrics.hh"
 #include "spool_sink.hh"
 
 #include <algorithm>
@@ -21,8 +22,15 @@ namespace {
 struct serve_context {
     const config& cfg;
     const directory::snapshot& dir;
+    metrics_registry& metrics;
     std::atomic<int> exit_code{0};
 };
+
+uint64_t monotonic_us() {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
 
 uint64_t wall_clock_us() {
     return static_cast<uint64_t>(
@@ -59,28 +67,34 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     // past every recovered id, so ids stay unique across restarts.
     uint64_t first = wall_clock_us();
     for (const auto& m : rec.messages) first = std::max<uint64_t>(first, (m.id & ((1ull << 56) - 1)) + 1);
+    shard_metrics& metrics = ctx.metrics.shard(sh.id());
     spool_sink sink(*sp, sh.id(), first);
+    sink.set_metrics(&metrics);
     smtp_node node(cfg, ctx.dir, sink);
+    node.set_metrics(&metrics);
 
     core::reactor& io = sh.io();
     struct commit_driver {
         spool_sink* sink;
         core::reactor* io;
+        shard_metrics* metrics;
         void turn() noexcept {
             sink->complete_durable();  // durability none, or answers a finished sync left
             int fd = sink->sync_to_start();
             if (fd < 0) return;
-            io->fdatasync(fd, [s = sink, seq = sink->sync_seq()](core::result<void> res) noexcept {
-                s->sync_finished(seq, res.ok() ? 0 : -(res.err().code > 0 ? res.err().code : EIO));
+            io->fdatasync(fd, [d = this, seq = sink->sync_seq(), t0 = monotonic_us()](core::result<void> res) noexcept {
+                d->metrics->fsync_latency.observe(monotonic_us() - t0);
+                d->sink->sync_finished(seq, res.ok() ? 0 : -(res.err().code > 0 ? res.err().code : EIO));
             });
         }
-    } driver{&sink, &io};
+    } driver{&sink, &io, &metrics};
     auto hook = io.add_turn_hook([d = &driver]() noexcept { d->turn(); });
 
     net::registry reg(io, net::limits{cfg.max_connections, cfg.max_connections_per_ip}, sh.id());
 
     // Delivery: what recovery found, then every message once durable.
     delivery dlv(cfg, ctx.dir, *sp, sink, reg, io);
+    dlv.set_metrics(&metrics);
     sink.set_durable_message(
         [](void* d, uint64_t id, queue::envelope&& env, spool::recovered_message&& where) noexcept {
             static_cast<delivery*>(d)->enqueue(id, std::move(env), std::move(where));
@@ -96,6 +110,14 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         dlv.enqueue(m.id, std::move(env.value()), std::move(m));
     }
 
+    metrics_node metrics_http(ctx.metrics);
+    for (const auto& addr : cfg.listen_metrics) {
+        if (auto l = reg.listen(addr, metrics_http); !l) {
+            core::log::error("event=listen_failed proto=metrics addr={} reason=\"{}\"", addr, l.err().reason());
+            ctx.exit_code = 1;
+            sh.stop_all();
+        }
+    }
     for (const auto& addr : cfg.listen_smtp) {
         auto l = reg.listen(addr, node);
         if (!l) {
@@ -123,7 +145,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 int run_serve(const config& cfg) {
     directory::snapshot dir = build_directory(cfg);
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
-    for (const auto* l : {&cfg.listen_pop3, &cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc, &cfg.listen_metrics})
+    for (const auto* l : {&cfg.listen_pop3, &cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc})
         if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
@@ -136,7 +158,8 @@ int run_serve(const config& cfg) {
     sc.chunk_bytes = cfg.chunk_bytes;
     sc.chunk_count = cfg.chunks_per_shard;
     core::shard_set shards(sc);
-    serve_context ctx{cfg, dir};
+    auto metrics = std::make_unique<metrics_registry>();
+    serve_context ctx{cfg, dir, *metrics};
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());

@@ -48,6 +48,7 @@ bool smtp_node::is_trusted(std::string_view ip) const noexcept {
 }
 
 void smtp_node::on_open(net::connection& c) noexcept {
+    if (_metrics) _metrics->smtp_connections.fetch_add(1, std::memory_order_relaxed);
     if (c.over_limit() != net::limit_hit::none) {
         bool per_ip = c.over_limit() == net::limit_hit::per_ip;
         core::log::warn("event=smtp_refused conn={:x} client={} reason={}", c.id(), c.peer_address(),
@@ -155,6 +156,7 @@ void smtp_node::on_deadline(net::connection& c) noexcept {
 }
 
 void smtp_node::on_close(net::connection& c) noexcept {
+    if (_metrics) _metrics->smtp_connections.fetch_sub(1, std::memory_order_relaxed);
     auto* s = static_cast<proto::smtp::session*>(c.context());
     c.set_context(nullptr);
     _parked.erase(c.id());

@@ -12,6 +12,7 @@
 #include "posthorn/directory.hh"
 #include "posthorn/net.hh"
 #include "posthorn/proto/smtp_session.hh"
+#include "metrics.hh"
 #include "spool_sink.hh"
 
 #include <cstdint>
@@ -31,6 +32,7 @@ public:
     void on_close(net::connection& c) noexcept override;
 
     uint64_t sessions_opened() const noexcept { return _opened; }
+    void set_metrics(shard_metrics* m) noexcept { _metrics = m; }
 
 private:
     static void on_commit_done(void* ctx, uint64_t token, bool ok) noexcept;
@@ -46,6 +48,7 @@ private:
     std::unordered_map<uint64_t, net::connection*> _parked;  // connection id -> waiting for commit
     std::unordered_map<uint64_t, net::connection*> _pausing; // connection id -> in the greet pause
     uint64_t _opened = 0;
+    shard_metrics* _metrics = nullptr;
 };
 
 }  // namespace posthorn::app

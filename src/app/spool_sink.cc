@@ -99,6 +99,7 @@ void spool_sink::complete_durable() noexcept {
     while (!_waiters.empty() && (_waiters.front().seq <= durable || failed)) {
         waiter w = _waiters.front();
         _waiters.pop_front();
+        if (_metrics && w.seq <= durable) _metrics->messages_received.fetch_add(1, std::memory_order_relaxed);
         if (_done) _done(_done_ctx, w.token, w.seq <= durable);
     }
     // A failed spool hands nothing over: what reached the disk is recovered

@@ -12,6 +12,7 @@
 
 #include "posthorn/proto/smtp_session.hh"
 #include "posthorn/spool.hh"
+#include "metrics.hh"
 
 #include <cstdint>
 #include <deque>
@@ -78,6 +79,7 @@ public:
     bool sync_in_flight() const noexcept { return _syncs_in_flight > 0; }
 
     uint64_t messages_committed() const noexcept { return _committed; }
+    void set_metrics(shard_metrics* m) noexcept { _metrics = m; }
 
 private:
     struct waiter {
@@ -99,6 +101,7 @@ private:
     };
     std::deque<committed> _committed_msgs;  // waiting for durability, for delivery
     durable_message _durable_fn = nullptr;
+    shard_metrics* _metrics = nullptr;
     void* _durable_ctx = nullptr;
     std::vector<iovec> _iov;        // reused per append
     std::string _envelope_bytes;    // reused per commit

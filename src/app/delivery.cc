@@ -70,7 +70,9 @@ delivery::~delivery() {
 void delivery::stop() noexcept {
     _stopped = true;
     if (_publish_timer) _io.cancel(_publish_timer);
+    if (_timer) _io.cancel(_timer);
     _publish_timer = {};
+    _timer = {};
 }
 
 void delivery::set_metrics(shard_metrics* m) noexcept {

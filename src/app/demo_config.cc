@@ -14,7 +14,8 @@ durability = "fsync"
 
 [listen]
 smtp = ["127.0.0.1:2525"]
-# pop3, imap, ldap, rpc and metrics listeners arrive with their issues.
+metrics = ["127.0.0.1:9025"]
+# pop3, imap, ldap and rpc listeners arrive with their issues.
 
 [smtp]
 max_message_size = 52428800

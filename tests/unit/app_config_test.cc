@@ -11,6 +11,8 @@ TEST(app_config, the_embedded_demo_config_parses) {
     EXPECT_EQ(c.hostname, "mx.example.test");
     ASSERT_EQ(c.listen_smtp.size(), 1u);
     EXPECT_EQ(c.listen_smtp[0], "127.0.0.1:2525");
+    ASSERT_EQ(c.listen_metrics.size(), 1u);
+    EXPECT_EQ(c.listen_metrics[0], "127.0.0.1:9025");
     EXPECT_EQ(c.users.size(), 5u);
     EXPECT_EQ(c.local_domains.front(), "example.test");
     EXPECT_EQ(c.retry_ms.front(), 60'000u);

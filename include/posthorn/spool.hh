@@ -190,6 +190,8 @@ public:
     size_t segment_count() const noexcept { return _segments.size(); }
     uint64_t current_segment() const noexcept;
     bool failed() const noexcept { return _failed != 0; }
+    // A message committed here (or recovered) and not yet done.
+    bool is_live(uint64_t id) const noexcept;
     const std::string& dir() const noexcept { return _opts.dir; }
 
 private:

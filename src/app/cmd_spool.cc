@@ -4,6 +4,7 @@
 #include "posthorn/app/commands.hh"
 #include "posthorn/queue.hh"
 #include "posthorn/spool.hh"
+#include "control.hh"
 
 #include <algorithm>
 #include <cstdio>
@@ -233,12 +234,10 @@ int run_queue(const config& cfg, const std::vector<std::string>& args) {
     if (args.size() == 1 && args[0] == "list") return queue_list(cfg);
     if (args.size() == 2 && args[0] == "show") return queue_show(cfg, args[1], false);
     if (args.size() == 2 && args[0] == "cat") return queue_show(cfg, args[1], true);
-    if (!args.empty() && (args[0] == "flush" || args[0] == "delete")) {
-        std::fprintf(stderr, "posthorn: queue %s needs the control socket of a running daemon, which comes with "
-                             "delivery (issue 3)\n", args[0].c_str());
-        return 2;
-    }
-    std::fprintf(stderr, "usage: posthorn queue list | show ID | cat ID\n");
+    if (args.size() == 1 && args[0] == "flush") return control_request(cfg.data_dir + "/control.sock", "{\"cmd\":\"flush\"}");
+    if (args.size() == 2 && args[0] == "delete")
+        return control_request(cfg.data_dir + "/control.sock", "{\"cmd\":\"delete\",\"id\":\"" + args[1] + "\"}");
+    std::fprintf(stderr, "usage: posthorn queue list | show ID | cat ID | flush | delete ID\n");
     return 2;
 }
 

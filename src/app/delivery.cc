@@ -108,6 +108,25 @@ void delivery::publish() noexcept {
     });
 }
 
+size_t delivery::flush() noexcept {
+    size_t n = _sched.make_all_due(_io.now_ms());
+    core::log::info("event=queue_flush items={}", n);
+    pump();
+    return n;
+}
+
+bool delivery::remove(uint64_t id) noexcept {
+    bool known = _messages.erase(id) > 0;
+    if (!known && !_spool.is_live(id)) return false;
+    // Items of it still queued find no message and are dropped when taken.
+    if (auto r = _spool.append_message_done(id); !r) {
+        core::log::error("event=queue_delete_failed id={} reason=\"{}\"", queue::format_queue_id(id), r.err().reason());
+        return false;
+    }
+    core::log::info("event=queue_delete id={}", queue::format_queue_id(id));
+    return true;
+}
+
 queue::item_id delivery::add_item(item&& it) {
     queue::item_id id = _next_item++;
     _items.emplace(id, std::move(it));
@@ -393,7 +412,9 @@ void delivery::leave_idle(relay& r) noexcept {
 
 proto::smtp::client_event delivery::send_body(relay& r) noexcept {
     const item& work = _items.at(r.current);
-    const message& m = _messages.at(work.message_id);
+    auto mit = _messages.find(work.message_id);
+    if (mit == _messages.end()) return r.client.connection_lost();  // deleted meanwhile: end the transaction
+    const message& m = mit->second;
     if (auto rd = _spool.read_content(m.where, _body); !rd) {
         core::log::error("event=relay_read_failed id={} reason=\"{}\"", queue::format_queue_id(work.message_id),
                          rd.err().reason());

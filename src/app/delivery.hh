@@ -57,6 +57,13 @@ public:
 
     size_t messages() const noexcept { return _messages.size(); }
 
+    // `posthorn queue flush`: every deferred item is tried now. Returns how many.
+    size_t flush() noexcept;
+    // `posthorn queue delete ID`: the message is tombstoned in the spool
+    // (message_done) and forgotten here; a transaction in flight finishes
+    // but records nothing. False when the spool has no live message `id`.
+    bool remove(uint64_t id) noexcept;
+
     // net::handler for outbound connections.
     void on_open(net::connection& c) noexcept override;
     size_t on_data(net::connection& c, const core::slice& bytes) noexcept override;

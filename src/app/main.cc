@@ -19,6 +19,8 @@ void usage(FILE* out) {
         "  queue list            list the messages in the spool\n"
         "  queue show ID         print a message's envelope\n"
         "  queue cat ID          print a message's stored content\n"
+        "  queue flush           ask the running daemon to retry deferred mail now\n"
+        "  queue delete ID       ask the running daemon to drop a message (a tombstone)\n"
         "  spool stat            segments, records and recovery counters\n"
         "  spool verify          check every record's checksum (exit 1 if any fails)\n"
         "  mkpasswd              read a password on stdin, print its crypt(3) hash\n"

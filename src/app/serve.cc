@@ -6,15 +6,18 @@
 #include "posthorn/core/log.hh"
 #include "posthorn/core/shard.hh"
 #include "posthorn/net.hh"
-#include "smtp_node.hh"
+#include "control.hh"
 #include "delivery.hh"
 #include "metrics.hh"
+#include "smtp_node.hh"
 #include "spool_sink.hh"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+
+#include <unistd.h>
 
 namespace posthorn::app {
 namespace {
@@ -23,6 +26,7 @@ struct serve_context {
     const config& cfg;
     const directory::snapshot& dir;
     metrics_registry& metrics;
+    delivery_table deliveries{};  // slot i: written and read by shard i only
     std::atomic<int> exit_code{0};
 };
 
@@ -95,6 +99,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     // Delivery: what recovery found, then every message once durable.
     delivery dlv(cfg, ctx.dir, *sp, sink, reg, io);
     dlv.set_metrics(&metrics);
+    ctx.deliveries[sh.id()] = &dlv;
     sink.set_durable_message(
         [](void* d, uint64_t id, queue::envelope&& env, spool::recovered_message&& where) noexcept {
             static_cast<delivery*>(d)->enqueue(id, std::move(env), std::move(where));
@@ -110,6 +115,14 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         dlv.enqueue(m.id, std::move(env.value()), std::move(m));
     }
 
+    control_node control(sh, ctx.deliveries);
+    const std::string control_path = cfg.data_dir + "/control.sock";
+    if (sh.id() == 0) {
+        if (auto l = reg.listen_unix(control_path, control); !l)
+            core::log::warn("event=control_socket_failed path={} reason=\"{}\" note=\"queue flush|delete will not "
+                            "reach this daemon\"",
+                            control_path, l.err().reason());
+    }
     metrics_node metrics_http(ctx.metrics);
     for (const auto& addr : cfg.listen_metrics) {
         if (auto l = reg.listen(addr, metrics_http); !l) {
@@ -131,12 +144,14 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     io.run();
 
     dlv.stop();
+    ctx.deliveries[sh.id()] = nullptr;
     sink.set_durable_message(nullptr, nullptr);
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
     io.remove_turn_hook(hook);
     if (sink.sync_in_flight()) io.run_until_idle();
     (void)sp->sync_now();
+    if (sh.id() == 0) ::unlink(control_path.c_str());
     core::log::info("event=shard_stopped sessions={} messages={}", node.sessions_opened(), sink.messages_committed());
 }
 

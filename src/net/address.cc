@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -20,6 +21,7 @@ uint16_t endpoint::port() const noexcept {
 }
 
 std::string endpoint::text() const {
+    if (family() == AF_UNIX) return "unix:" + std::string(reinterpret_cast<const sockaddr_un*>(&addr)->sun_path);
     char ip[ip_text_max];
     size_t n = format_ip(sa(), ip);
     std::string out;

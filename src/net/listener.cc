@@ -7,6 +7,8 @@
 #include "posthorn/core/reactor.hh"
 
 #include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -83,6 +85,38 @@ core::result<listener*> registry::listen(const endpoint& ep, handler& h, listene
     auto opened = _reactor->acceptor_open(l->_acceptor, *fd, *l);
     if (!opened) {
         ::close(*fd);
+        delete l;
+        return opened.err();
+    }
+    link_front(_listeners, *l);
+    core::log::info("msg=\"listening\" listen={} io={}", l->_local.text(), core::to_string(_reactor->mode()));
+    return l;
+}
+
+core::result<listener*> registry::listen_unix(const std::string& path, handler& h, listener_options options) {
+    sockaddr_un sun{};
+    if (path.empty() || path.size() >= sizeof sun.sun_path) return core::error{ENAMETOOLONG, "unix socket path"};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path.data(), path.size());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return core::errno_error("socket");
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());  // a stale socket
+    mode_t old = ::umask(0177);  // 0600 from the start: no window for other users
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+    ::umask(old);
+    if (rc != 0 || ::listen(fd, options.backlog) != 0) {
+        core::error e = core::errno_error(rc != 0 ? "bind unix socket" : "listen unix socket");
+        ::close(fd);
+        return e;
+    }
+    endpoint local;
+    std::memcpy(&local.addr, &sun, sizeof sun);
+    local.length = sizeof sun;
+    auto* l = new listener(*this, h, local);
+    auto opened = _reactor->acceptor_open(l->_acceptor, fd, *l);
+    if (!opened) {
+        ::close(fd);
         delete l;
         return opened.err();
     }

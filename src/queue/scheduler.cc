@@ -69,6 +69,12 @@ void scheduler::schedule(item_id id, destination_id d, uint64_t due_ms) {
     std::push_heap(_heap.begin(), _heap.end(), std::greater<>{});
 }
 
+size_t scheduler::make_all_due(uint64_t now_ms) noexcept {
+    for (timed& t : _heap) t.due_ms = std::min(t.due_ms, now_ms);
+    std::make_heap(_heap.begin(), _heap.end(), std::greater<>{});
+    return _heap.size();
+}
+
 next_step scheduler::pop(uint64_t now_ms, std::vector<destination_id>& startable) {
     startable.clear();
     while (!_heap.empty() && _heap.front().due_ms <= now_ms) {

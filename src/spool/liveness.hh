@@ -47,6 +47,11 @@ public:
     void on_sealed(uint64_t seq);
 
     bool tracks(uint64_t id) const { return _messages.count(id) != 0; }
+    // Committed (a message record) and not finished.
+    bool is_live_message(uint64_t id) const {
+        auto it = _messages.find(id);
+        return it != _messages.end() && it->second.message_seg != 0;
+    }
     // `id` is tracked and its range covers segment `seq`.
     bool covers(uint64_t id, uint64_t seq) const;
     size_t tracked_messages() const { return _messages.size(); }

@@ -352,6 +352,8 @@ core::result<appended> shard_spool::append_abort(uint64_t id) {
 
 // ---------------------------------------------------------------- group commit
 
+bool shard_spool::is_live(uint64_t id) const noexcept { return _live->is_live_message(id); }
+
 bool shard_spool::needs_sync() const noexcept {
     return _opts.durability == durability::fsync && !_failed && _durable_seq < _appended_seq;
 }

@@ -68,6 +68,19 @@ TEST(queue_scheduler, a_destination_at_its_budget_is_not_startable_and_pop_sleep
     EXPECT_EQ(s.pop(0, start).what, next_step::kind::items) << "a connection freed up";
 }
 
+TEST(queue_scheduler, make_all_due_brings_every_scheduled_item_forward_in_order) {
+    queue::scheduler s;
+    auto d = s.destination("mx:later.test");
+    s.schedule(1, d, 90'000);
+    s.schedule(2, d, 30'000);
+    std::vector<queue::destination_id> start;
+    EXPECT_EQ(s.pop(1000, start).what, next_step::kind::sleep);
+    EXPECT_EQ(s.make_all_due(1000), 2u);
+    EXPECT_EQ(s.pop(1000, start).what, next_step::kind::items);
+    EXPECT_EQ(s.at(d).take(), std::optional<queue::item_id>(1)) << "schedule order among equals";
+    EXPECT_EQ(s.at(d).take(), std::optional<queue::item_id>(2));
+}
+
 TEST(queue_ready_queue, budget_grows_by_one_after_budget_successes_and_halves_on_failure) {
     queue::ready_queue q("mx:x.test", queue::destination_limits{20, 5});
     EXPECT_EQ(q.budget(), 5u);

@@ -31,7 +31,7 @@ struct endpoint {
     int family() const noexcept { return addr.ss_family; }
     uint16_t port() const noexcept;
     const sockaddr* sa() const noexcept { return reinterpret_cast<const sockaddr*>(&addr); }
-    std::string text() const;  // "127.0.0.1:25", "[::1]:25"
+    std::string text() const;  // "127.0.0.1:25", "[::1]:25", "unix:/path"
 };
 
 core::result<endpoint> parse_endpoint(std::string_view text);

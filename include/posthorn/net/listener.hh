@@ -19,6 +19,7 @@
 #include "posthorn/net/connection.hh"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 
@@ -74,6 +75,9 @@ public:
     // SO_REUSEPORT and accepts connections for h.
     core::result<listener*> listen(std::string_view address, handler& h, listener_options options = {});
     core::result<listener*> listen(const endpoint& ep, handler& h, listener_options options = {});
+    // A Unix stream socket at `path` (a stale socket file there is replaced),
+    // mode 0600: for local tools such as the control socket. One shard only.
+    core::result<listener*> listen_unix(const std::string& path, handler& h, listener_options options = {});
 
     // Takes over a connected socket (one handed over by another shard, or
     // connected by the app); on_open() runs before this returns.

@@ -94,6 +94,9 @@ public:
 
     // An item to try at due_ms (now or earlier: ready at the next pop).
     void schedule(item_id id, destination_id d, uint64_t due_ms);
+    // Every scheduled item is due at now_ms (`posthorn queue flush`);
+    // returns how many there were.
+    size_t make_all_due(uint64_t now_ms) noexcept;
     size_t scheduled() const noexcept { return _heap.size(); }
 
     // Moves the items due by now_ms to their ready queues; fills `startable`

@@ -318,8 +318,7 @@ void delivery::on_deadline(net::connection& c) noexcept {
         handle(*r, r->client.quit());
         return;
     }
-    core::log::warn("event=relay_timeout dest={} peer={}", _sched.at(static_cast<relay*>(c.context())->dest).name(),
-                    c.peer_address());
+    if (r) core::log::warn("event=relay_timeout dest={} peer={}", _sched.at(r->dest).name(), c.peer_address());
     c.abort();
 }
 
@@ -352,10 +351,12 @@ void delivery::handle(relay& r, proto::smtp::client_event ev) noexcept {
             if (!why.permanent()) _sched.at(r.dest).on_transient_failure();
             core::log::warn("event=relay_session_failed dest={} peer={} reply=\"{}\"", _sched.at(r.dest).name(),
                             r.conn->peer_address(), reply_text(why));
+            leave_idle(r);  // e.g. a 421 while idle: not to be handed work before on_close
             r.conn->close();
             return;
         }
         case client_event::closed:
+            leave_idle(r);
             r.conn->close();
             return;
         }

@@ -487,3 +487,16 @@ TEST(spool_writer, after_a_failed_sync_appends_are_refused) {
     EXPECT_EQ(r.err().code, core::e_closed);
     EXPECT_FALSE(s->sync_now().ok());
 }
+
+TEST(spool_writer, is_live_is_true_from_the_message_record_until_its_tombstone) {
+    temp_dir t;
+    auto s = open(t.spool(), 1 << 20);
+    iovec v = iov("fragment");
+    ASSERT_TRUE(s->append_body(7, {&v, 1}).ok());
+    EXPECT_FALSE(s->is_live(7)) << "body records alone are not a message";
+    put(*s, 7, "tail");
+    EXPECT_TRUE(s->is_live(7));
+    EXPECT_FALSE(s->is_live(8));
+    ASSERT_TRUE(s->append_message_done(7).ok());
+    EXPECT_FALSE(s->is_live(7));
+}

@@ -67,19 +67,24 @@ run_cell() {
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 declare -A RESULT
+# measure TARGET PORT: every cell, REPS runs each, medians into RESULT.
+measure() {
+    local target=$1 port=$2 size ses r v runs
+    for size in $SIZES; do for ses in $SESSIONS; do
+        runs=""
+        for ((r = 1; r <= REPS; r++)); do
+            v=$(run_cell "$target" "$port" "$size" "$ses"); runs+=" $v"
+            note "$target size=$size s=$ses rep=$r msgs/s=$v"
+        done
+        RESULT[$target,$size,$ses]=$(median <<<"$runs")
+    done; done
+}
 # posthorn
 PH_PORT=$(free_port)
 posthorn_config "$BENCH_TMP/posthorn.toml" "$BENCH_TMP/ph-data" "$PH_PORT"
 printf '\n[routes]\n"relay.test" = "127.0.0.1:%s"\n' "$SINK_PORT" >>"$BENCH_TMP/posthorn.toml"
 start_posthorn "$BENCH_TMP/posthorn.toml" "$PH_PORT" "$BENCH_TMP/posthorn.log" || die "posthorn did not start"
-for size in $SIZES; do for ses in $SESSIONS; do
-    runs=""
-    for ((r = 1; r <= REPS; r++)); do
-        v=$(run_cell posthorn "$PH_PORT" "$size" "$ses"); runs+=" $v"
-        note "posthorn size=$size s=$ses rep=$r msgs/s=$v"
-    done
-    RESULT[posthorn,$size,$ses]=$(median <<<"$runs")
-done; done
+measure posthorn "$PH_PORT"
 stop_posthorn
 
 # Postfix
@@ -89,14 +94,7 @@ pf_setup "$PF_DIR" "$PF_PORT" 300
 postconf -c "$PF_DIR/etc" -e "relayhost = [127.0.0.1]:$SINK_PORT" "smtp_tls_security_level = none" >/dev/null ||
     die "postconf failed"
 pf_start "$PF_DIR" "$PF_PORT" || die "Postfix did not start"
-for size in $SIZES; do for ses in $SESSIONS; do
-    runs=""
-    for ((r = 1; r <= REPS; r++)); do
-        v=$(run_cell postfix "$PF_PORT" "$size" "$ses"); runs+=" $v"
-        note "postfix size=$size s=$ses rep=$r msgs/s=$v"
-    done
-    RESULT[postfix,$size,$ses]=$(median <<<"$runs")
-done; done
+measure postfix "$PF_PORT"
 
 stamp=$(date +%Y-%m-%dT%H%M)
 mkdir -p "$OUT_DIR"

@@ -201,8 +201,9 @@ struct parser {
         }
         if (auto* s = section("queue")) {
             std::vector<std::string> retry;
-            warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination"});
+            warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination", "connection_cache_time"});
             if (!strings(*s, "queue", "retry", retry) || !duration(*s, "queue", "lifetime", out.lifetime_ms) ||
+                !duration(*s, "queue", "connection_cache_time", out.connection_cache_time_ms) ||
                 !num(*s, "queue", "max_connections_per_destination", out.max_connections_per_destination))
                 return false;
             if (out.max_connections_per_destination < 1)

@@ -232,14 +232,18 @@ void delivery::arm_timer(uint64_t sleep_ms) noexcept {
 void delivery::pump() noexcept {
     if (_stopped) return;
     queue::next_step step = _sched.pop(_io.now_ms(), _startable);
-    for (queue::destination_id d : _startable) {
+    // Idle connections take waiting items first, also where the budget is
+    // used up (all its connections idle: pop does not list those).
+    for (queue::destination_id d = 0; d < _idle.size(); ++d) {
         queue::ready_queue& q = _sched.at(d);
-        // Idle connections to the destination first.
-        while (q.waiting() > 0 && !idle_for(d).empty()) {
-            relay* r = idle_for(d).back();
+        while (q.waiting() > 0 && !_idle[d].empty()) {
+            relay* r = _idle[d].back();
             leave_idle(*r);
             handle(*r, next_transaction(*r));
         }
+    }
+    for (queue::destination_id d : _startable) {
+        queue::ready_queue& q = _sched.at(d);
         // Enough connections for the waiting items, within the budget; a
         // connection not greeted yet will take one item when it is.
         while (q.can_open() && connecting(d) < q.waiting()) open_connection(d);
@@ -393,7 +397,7 @@ proto::smtp::client_event delivery::next_transaction(relay& r) noexcept {
     // Nothing more for this destination now: stay connected a little, for
     // the next message to the same place (as Postfix's connection cache).
     r.idle = true;
-    r.conn->set_idle_timeout_ms(reuse_idle_ms);
+    r.conn->set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.connection_cache_time_ms, UINT32_MAX)));
     idle_for(r.dest).push_back(&r);
     return proto::smtp::client_event::none;
 }

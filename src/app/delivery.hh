@@ -108,7 +108,6 @@ private:
     uint32_t& connecting(queue::destination_id d);
     std::vector<relay*>& idle_for(queue::destination_id d);
     void leave_idle(relay& r) noexcept;
-    static constexpr uint32_t reuse_idle_ms = 2000;
     void finish_item(relay& r, const std::vector<proto::smtp::reply>& replies) noexcept;
     void finish_target(uint64_t id, message& m, const target& t, bool delivered, const proto::smtp::reply& why,
                        const std::string& remote) noexcept;

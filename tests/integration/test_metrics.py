@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from conftest import free_port, make_message, unique_id, wait_for
-from test_relay import Sink, aiosmtpd_controller
+from test_relay import sink  # noqa: F401  (the aiosmtpd peer fixture)
 
 LINE_RE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\S+)$')
 
@@ -27,17 +27,6 @@ def scrape(port: int) -> dict:
         assert m, f"not exposition format: {line!r}"
         out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return out
-
-
-@pytest.fixture
-def sink():
-    handler = Sink()
-    port = free_port()
-    ctl = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
-    ctl.start()
-    handler.port = port
-    yield handler
-    ctl.stop()
 
 
 def test_metrics_count_messages_deliveries_deferrals_fsyncs_and_queues(make_server, sink):

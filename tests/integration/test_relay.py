@@ -158,6 +158,17 @@ def test_a_bounce_from_the_null_sender_gets_no_dsn(make_server, sink):
     assert not [e for e in server.queue_list() if e.sender == ""], "a bounce never bounces"
 
 
+def test_an_idle_connection_takes_the_next_message_even_at_its_destinations_cap(make_server, sink):
+    # One connection allowed: once it is idle, the next message must go over
+    # it, not wait for it to time out (the cache time is long here).
+    server = relay_server(make_server, sink.port, server={"shards": 1},  # each shard relays on its own
+                          queue={"max_connections_per_destination": 1, "connection_cache_time": "60s"})
+    for i in range(3):
+        server.send(make_message(unique_id(f"cap{i}")), rcpts=["gina@relay.test"])
+        wait_for(lambda: sink.received(i + 1), what=f"message {i} at the sink")
+    assert sink.sessions == 1, f"{sink.sessions} sessions"
+
+
 def test_one_connection_carries_many_messages(make_server, sink):
     server = relay_server(make_server, sink.port, server={"shards": 1},
                           queue={"max_connections_per_destination": 2})

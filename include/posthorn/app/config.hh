@@ -74,6 +74,7 @@ struct config {
     std::vector<uint64_t> retry_ms;
     uint64_t lifetime_ms = 5ull * 24 * 3600 * 1000;
     uint32_t max_connections_per_destination = 20;
+    uint64_t connection_cache_time_ms = 2000;  // an idle relay connection waits this long for more work
 
     std::string source = "embedded demo config";
 };

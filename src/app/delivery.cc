@@ -200,12 +200,7 @@ void delivery::route_recipients(uint64_t id, message& m) {
             std::string orcpt = rc.orcpt;
             if (orcpt.empty() && a != directory::to_lower(rc.address)) {
                 orcpt = "rfc822;";  // RFC 3461 §4.2: xtext of the original address
-                for (unsigned char c : rc.address) {
-                    if (c < 33 || c > 126 || c == '+' || c == '=')
-                        orcpt += fmt::format("+{:02X}", c);
-                    else
-                        orcpt.push_back(static_cast<char>(c));
-                }
+                queue::append_xtext(orcpt, rc.address);
             }
             by_dest[d].push_back(target{i, std::move(a), std::move(orcpt)});
             ++m.targets_left[i];
@@ -231,7 +226,7 @@ void delivery::arm_timer(uint64_t sleep_ms) noexcept {
 
 void delivery::pump() noexcept {
     if (_stopped) return;
-    queue::next_step step = _sched.pop(_io.now_ms(), _startable);
+    (void)_sched.pop(_io.now_ms(), _startable);  // the timer below covers "sleep"
     // Idle connections take waiting items first, also where the budget is
     // used up (all its connections idle: pop does not list those).
     for (queue::destination_id d = 0; d < _idle.size(); ++d) {
@@ -248,7 +243,9 @@ void delivery::pump() noexcept {
         // connection not greeted yet will take one item when it is.
         while (q.can_open() && connecting(d) < q.waiting()) open_connection(d);
     }
-    if (step.what == queue::next_step::kind::sleep) arm_timer(step.sleep_ms);
+    // Scheduled items need the timer also while others are being sent.
+    if (uint64_t due = _sched.next_due_ms(); due != queue::scheduler::no_due)
+        arm_timer(due > _io.now_ms() ? due - _io.now_ms() : 0);
 }
 
 uint32_t& delivery::connecting(queue::destination_id d) {

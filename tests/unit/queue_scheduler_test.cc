@@ -81,6 +81,17 @@ TEST(queue_scheduler, make_all_due_brings_every_scheduled_item_forward_in_order)
     EXPECT_EQ(s.at(d).take(), std::optional<queue::item_id>(2));
 }
 
+TEST(queue_scheduler, next_due_is_known_while_other_items_are_ready) {
+    queue::scheduler s;
+    auto d = s.destination("mx:both.test");
+    EXPECT_EQ(s.next_due_ms(), queue::scheduler::no_due);
+    s.schedule(1, d, 0);
+    s.schedule(2, d, 7000);
+    std::vector<queue::destination_id> start;
+    EXPECT_EQ(s.pop(100, start).what, next_step::kind::items);
+    EXPECT_EQ(s.next_due_ms(), 7000u) << "the deferred item still needs a wake-up";
+}
+
 TEST(queue_ready_queue, budget_grows_by_one_after_budget_successes_and_halves_on_failure) {
     queue::ready_queue q("mx:x.test", queue::destination_limits{20, 5});
     EXPECT_EQ(q.budget(), 5u);

@@ -98,6 +98,9 @@ public:
     // returns how many there were.
     size_t make_all_due(uint64_t now_ms) noexcept;
     size_t scheduled() const noexcept { return _heap.size(); }
+    // When the earliest scheduled item is due (no_due when none).
+    static constexpr uint64_t no_due = UINT64_MAX;
+    uint64_t next_due_ms() const noexcept { return _heap.empty() ? no_due : _heap.front().due_ms; }
 
     // Moves the items due by now_ms to their ready queues; fills `startable`
     // with the destinations that may open a connection (each once).

@@ -22,6 +22,19 @@ void append_rfc5322_date(std::string& out, int64_t unix_ms) {
     if (n > 0) out.append(buf, static_cast<size_t>(n) < sizeof buf ? static_cast<size_t>(n) : sizeof buf - 1);
 }
 
+void append_xtext(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (unsigned char c : s) {
+        if (c < 33 || c > 126 || c == '+' || c == '=') {
+            out.push_back('+');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+}
+
 bool dsn_wanted(std::string_view sender, uint8_t notify, dsn_action action) noexcept {
     if (sender.empty()) return false;  // never bounce a bounce
     if (notify & notify_never) return false;

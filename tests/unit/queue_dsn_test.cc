@@ -91,3 +91,9 @@ TEST(queue_dsn, a_delay_report_says_so) {
     EXPECT_NE(m.find("Subject: Delayed Mail (still being retried)\r\n"), std::string::npos);
     EXPECT_NE(m.find("Action: delayed\r\nStatus: 4.4.1\r\n"), std::string::npos);
 }
+
+TEST(queue_dsn, xtext_escapes_plus_equals_controls_and_non_ascii) {
+    std::string out;
+    queue::append_xtext(out, "a+b=c d\xc3\xa9");
+    EXPECT_EQ(out, "a+2Bb+3Dc+20d+C3+A9");
+}

@@ -54,6 +54,9 @@ bool dsn_wanted(std::string_view sender, uint8_t notify, dsn_action action) noex
 // The whole DSN message (header and body, CRLF line ends).
 std::string build_dsn(const dsn_request& r);
 
+// RFC 3461 §4 xtext (ENVID, ORCPT): '+', '=', controls and non-ASCII as +HH.
+void append_xtext(std::string& out, std::string_view s);
+
 // "Tue, 26 Nov 2024 08:40:00 +0000" (RFC 5322 §3.3), always UTC.
 void append_rfc5322_date(std::string& out, int64_t unix_ms);
 

@@ -11,12 +11,6 @@ constexpr size_t k_orcpt_bytes_max = 500;   // RFC 3461 §4.2
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
 
 bool is_alnum(unsigned char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -205,6 +199,13 @@ void qualify(const path& p, std::string_view primary_domain, std::string& out) {
     out.append(p.local);
     out.push_back('@');
     for (char c : domain) out.push_back(lower(c));
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
 }
 
 bool is_postmaster(const path& p) noexcept { return !p.null && iequals(p.local, "postmaster"); }

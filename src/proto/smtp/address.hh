@@ -40,6 +40,9 @@ bool parse_path(std::string_view in, path& out, std::string_view& params) noexce
 // local@domain, the domain lower-cased; `primary_domain` when unqualified.
 void qualify(const path& p, std::string_view primary_domain, std::string& out);
 
+// ASCII case-insensitive equality (verbs, keywords, parameter names).
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
 // RFC 5321 §4.5.1: "postmaster", any case, must always be accepted.
 bool is_postmaster(const path& p) noexcept;
 

@@ -4,6 +4,9 @@
 // (_host_turn), parsing stops, so later bytes wait in _in.
 #include "posthorn/proto/smtp_client.hh"
 
+#include "posthorn/queue/dsn.hh"
+#include "proto/smtp/address.hh"
+
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
@@ -13,23 +16,8 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool keyword_is(std::string_view line, std::string_view kw) {
-    if (line.size() < kw.size()) return false;
-    for (size_t i = 0; i < kw.size(); ++i) {
-        char c = line[i];
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-        if (c != kw[i]) return false;
-    }
+    if (line.size() < kw.size() || !iequals(line.substr(0, kw.size()), kw)) return false;
     return line.size() == kw.size() || line[kw.size()] == ' ' || line[kw.size()] == '=';
-}
-
-// xtext (RFC 3461 §4): '+', '=', controls and non-ASCII as +HH.
-void append_xtext(std::string& out, std::string_view s) {
-    for (unsigned char c : s) {
-        if (c < 33 || c > 126 || c == '+' || c == '=')
-            out += fmt::format("+{:02X}", c);
-        else
-            out.push_back(static_cast<char>(c));
-    }
 }
 }  // namespace
 
@@ -272,7 +260,7 @@ client_event client::start(const transaction& tx) {
         else if (tx.ret == 2) _out += " RET=HDRS";
         if (!tx.envid.empty()) {
             _out += " ENVID=";
-            append_xtext(_out, tx.envid);
+            queue::append_xtext(_out, tx.envid);
         }
     }
     _out += "\r\n";

@@ -80,14 +80,6 @@ constexpr size_t k_log_bytes = 80;
 // Scratch for text built and consumed within one call (Received:, VRFY).
 thread_local std::string t_scratch;
 
-char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (upper(a[i]) != upper(b[i])) return false;
-    return true;
-}
 
 std::string_view trim_right(std::string_view s) noexcept {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);

@@ -183,7 +183,9 @@ public:
     core::result<void> sync_now();
 
     // --- reading a live message (recovered or just appended).
-    core::result<void> read_content(const recovered_message& m, std::string& out) const;
+    // At most max_bytes of the content (its beginning) when given.
+    core::result<void> read_content(const recovered_message& m, std::string& out,
+                                    uint64_t max_bytes = UINT64_MAX) const;
     core::result<void> content_extents(const recovered_message& m, std::vector<extent>& out) const;
 
     const counters& stats() const noexcept { return _counters; }

@@ -533,8 +533,12 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
                                               statuses.back(), remote, diagnostics.back(), now});
     }
     if (report.empty()) return;
+    // The report carries the whole original only up to its size cap, else
+    // the header: never read more than that cap (plus room for the header).
+    const uint64_t original_max = queue::dsn_request{}.original_bytes_max, header_max = original_max + 64 * 1024;
     std::string original;
-    if (auto rd = _spool.read_content(m.where, original); !rd) original.clear();
+    uint64_t want = m.where.content_bytes <= original_max ? original_max : header_max;
+    if (auto rd = _spool.read_content(m.where, original, want); !rd) original.clear();
     std::string unique = queue::format_queue_id(id);
     queue::dsn_request req;
     req.reporting_mta = _cfg.hostname;

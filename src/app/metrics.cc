@@ -87,7 +87,7 @@ std::string metrics_registry::render() const {
 
     // Per destination, summed over shards (each shard queues on its own).
     std::map<std::string, destination_row> rows;
-    for (auto& s : const_cast<std::array<shard_metrics, 256>&>(_shards)) {
+    for (const auto& s : _shards) {
         if (!s.active.load(std::memory_order_relaxed)) continue;
         std::lock_guard<std::mutex> g(s.destinations_lock);
         for (const auto& r : s.destinations) {

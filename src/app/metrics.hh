@@ -49,7 +49,7 @@ struct alignas(64) shard_metrics {
     std::atomic<int64_t> queue_messages{0};       // in the delivery queue now
     histogram fsync_latency;                      // group-commit fdatasync
     histogram delivery_latency;                   // arrival -> 2xx from the next hop
-    std::mutex destinations_lock;
+    mutable std::mutex destinations_lock;  // the scraper locks it through a const registry
     std::vector<destination_row> destinations;    // published about once a second
 };
 

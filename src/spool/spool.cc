@@ -387,15 +387,17 @@ core::result<int> shard_spool::fd_for(uint64_t segment) const {
     return it->second.fd;
 }
 
-core::result<void> shard_spool::read_content(const recovered_message& m, std::string& out) const {
-    out.resize(m.content_bytes);
+core::result<void> shard_spool::read_content(const recovered_message& m, std::string& out, uint64_t max_bytes) const {
+    out.resize(std::min(m.content_bytes, max_bytes));
     size_t at = 0;
     for (const location& l : m.content) {
+        if (at == out.size()) break;
         auto fd = fd_for(l.segment);
         if (!fd) return fd.err();
-        if (at + l.length > out.size()) return core::error{core::e_corrupt, "content longer than content_bytes"};
-        if (auto r = read_all(fd.value(), out.data() + at, l.length, l.offset); !r) return r;
-        at += l.length;
+        if (at + l.length > m.content_bytes) return core::error{core::e_corrupt, "content longer than content_bytes"};
+        size_t n = std::min<size_t>(l.length, out.size() - at);
+        if (auto r = read_all(fd.value(), out.data() + at, n, l.offset); !r) return r;
+        at += n;
     }
     out.resize(at);
     return core::ok();

@@ -1,0 +1,259 @@
+// store: the mailboxes of the users one shard owns (DESIGN.md "Mailbox
+// store"): per user a set of folders, per folder UIDVALIDITY, UIDNEXT and
+// its messages (UID, flags, internal date, size, where the bytes are).
+//
+// Owns: data_dir/store/<shard>/ — `index.log`, an append-only log of
+// checksummed records (folder create/rename/delete, subscribe, append,
+// flags, expunge) replayed into memory at open, and `mail/<seq>.seg`,
+// append-only files holding message contents back to back (each message in
+// one piece, in one file). A message's index record carries the xxh3-64 of
+// its content, so after a crash a record whose content did not reach the
+// disk (the two files are synced together, in no order) is told apart and
+// dropped; only records pointing into the newest mail file need the check,
+// since a file is fdatasync'ed before the next one is started.
+//
+// Durability: every mutation returns a commit sequence number; it is on
+// stable storage once durable_seq() reaches it. The host drives the group
+// commit as for the spool: prepare_sync() writes what is pending, the host
+// fdatasyncs sync_fds() (through the reactor), then calls synced(seq).
+// Readers see a mutation at once (before it is durable), as a mail server
+// that answers a client from memory does.
+//
+// Local delivery: deliver() copies a message from spool extents into the
+// mail file in the kernel (copy_file_range), after a prefix the caller
+// builds (Return-Path, Delivered-To). Small messages are gathered in memory
+// and written with the turn's other appends in one pwrite; their bytes are
+// read once anyway, for the content hash.
+//
+// Not built yet: reclaiming the space of expunged messages (mail files are
+// never rewritten), index compaction in the background (the log is
+// compacted at open when it is mostly dead records).
+//
+// Threading: shard_store is shard-local and not thread-safe.
+// Limits: a folder name 1..255 bytes, a user name 1..255 bytes; 2^32-1 UIDs
+// per folder (then UIDVALIDITY changes, RFC 3501 §2.3.1.1 — not built:
+// append fails with EOVERFLOW).
+// Errors: environment failures return core::error; after a failed write or
+// fdatasync the store refuses further mutations (e_closed) until restart.
+// Corrupt index records are logged and counted, never fatal.
+#pragma once
+
+#include "posthorn/core/result.hh"
+#include "posthorn/spool.hh"
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace posthorn::store {
+
+// System flags (RFC 3501 §2.3.2) as bits; \Recent is per session, not stored.
+enum flag : uint32_t {
+    flag_seen = 1,
+    flag_answered = 2,
+    flag_flagged = 4,
+    flag_deleted = 8,
+    flag_draft = 16,
+};
+inline constexpr uint32_t flag_mask = 31;
+
+inline constexpr std::string_view inbox = "INBOX";
+
+struct options {
+    std::string dir;                                   // created if missing
+    uint64_t segment_bytes = 64ull << 20;              // per mail file
+    spool::durability durability = spool::durability::fsync;
+    // Messages up to this size are gathered in memory and written per turn.
+    uint32_t gather_bytes_max = 64 * 1024;
+};
+
+struct message {
+    uint32_t uid = 0;
+    uint32_t flags = 0;
+    int64_t internal_date = 0;   // unix seconds
+    uint64_t size = 0;           // octets, CRLF line ends (RFC822.SIZE)
+    uint64_t segment = 0;        // where the content is
+    uint64_t offset = 0;
+    uint64_t hash = 0;           // xxh3-64 of the content
+};
+
+struct folder {
+    uint32_t id = 0;             // stable within a user; never reused
+    std::string name;
+    uint32_t uidvalidity = 0;
+    uint32_t uidnext = 1;
+    std::vector<message> messages;  // ascending UID
+
+    const message* find(uint32_t uid) const noexcept;
+    uint64_t bytes() const noexcept;
+    uint32_t count_without(uint32_t flag_bits) const noexcept;
+};
+
+struct open_report {
+    uint64_t index_records = 0;
+    uint64_t corrupt_records = 0;      // bad checksum or shape, skipped
+    uint64_t torn_tail_bytes = 0;      // cut from index.log
+    uint64_t dropped_messages = 0;     // content did not reach the disk
+    uint64_t users = 0;
+    uint64_t messages = 0;
+    bool compacted = false;
+};
+
+// What changed in a folder, for sessions that watch it (IMAP IDLE, POP3
+// does not care). Called synchronously from the mutating call.
+struct change {
+    enum class kind : uint8_t { appended, flags, expunged, folder_deleted, folder_renamed };
+    kind what;
+    std::string_view user;
+    uint32_t folder_id;
+    uint32_t uid;   // 0 for folder events
+};
+using watcher = std::function<void(const change&)>;
+using watch_id = uint64_t;
+
+struct counters {
+    uint64_t delivered = 0;            // deliver() calls that succeeded
+    uint64_t appended_bytes = 0;
+    uint64_t index_bytes = 0;
+    uint64_t copy_file_range_bytes = 0;
+};
+
+class shard_store {
+public:
+    static core::result<std::unique_ptr<shard_store>> open(const options& o);
+    ~shard_store();
+    shard_store(const shard_store&) = delete;
+    shard_store& operator=(const shard_store&) = delete;
+
+    const open_report& report() const noexcept { return _report; }
+
+    // --- mutations. Each returns the commit sequence number of its records.
+    struct delivered {
+        uint64_t seq = 0;
+        uint32_t uid = 0;
+    };
+    // Appends a message to `folder` (created if missing; INBOX normally):
+    // prefix, then the extents' bytes, copied in the kernel. `origin` is
+    // the spool message id (kept in the index, for the logs).
+    core::result<delivered> deliver(std::string_view user, std::string_view folder, std::string_view prefix,
+                                    std::span<const spool::extent> content, int64_t internal_date,
+                                    uint64_t origin);
+    // IMAP APPEND: the content is in memory. ENOENT: no such folder.
+    core::result<delivered> append(std::string_view user, std::string_view folder, std::span<const iovec> content,
+                                   uint32_t flags, int64_t internal_date);
+    // ENOENT for no such folder; EEXIST for a name in use; INBOX cannot be
+    // deleted (EPERM); renaming INBOX is not built (EPERM).
+    core::result<uint64_t> create_folder(std::string_view user, std::string_view name);
+    core::result<uint64_t> rename_folder(std::string_view user, std::string_view from, std::string_view to);
+    core::result<uint64_t> delete_folder(std::string_view user, std::string_view name);
+    core::result<uint64_t> set_subscribed(std::string_view user, std::string_view name, bool on);
+    // Replaces the flags of one message (only flag_mask bits). ENOENT: no
+    // such folder or UID.
+    core::result<uint64_t> set_flags(std::string_view user, uint32_t folder_id, uint32_t uid, uint32_t flags);
+    core::result<uint64_t> expunge(std::string_view user, uint32_t folder_id, std::span<const uint32_t> uids);
+    // COPY: new UIDs in `to` for the same bytes (no copy on disk). Returns
+    // the new UIDs in the order of `uids` (missing UIDs are skipped).
+    core::result<uint64_t> copy(std::string_view user, uint32_t from_id, std::span<const uint32_t> uids,
+                                std::string_view to, std::vector<uint32_t>& new_uids);
+
+    // --- reads: what is in memory (every mutation made so far).
+    // Folders of a user, INBOX first then by name; empty for a user that
+    // never got mail (INBOX is created by the first delivery or login).
+    std::vector<const folder*> folders(std::string_view user) const;
+    const folder* find_folder(std::string_view user, std::string_view name) const;
+    const folder* folder_by_id(std::string_view user, uint32_t id) const;
+    std::vector<std::string> subscriptions(std::string_view user) const;
+    // Makes INBOX exist (a login does this). Returns its seq like a mutation.
+    core::result<uint64_t> ensure_inbox(std::string_view user);
+    // Bytes [offset, offset + length) of a message (clamped to its size).
+    core::result<void> read(const message& m, uint64_t offset, uint64_t length, std::string& out);
+    // Where a message's bytes are, to send with sendfile/splice. Writes
+    // pending in memory are flushed first.
+    core::result<spool::extent> extent_of(const message& m);
+
+    // --- watchers.
+    watch_id watch(std::string_view user, watcher w);
+    void unwatch(watch_id id) noexcept;
+
+    // --- group commit.
+    uint64_t appended_seq() const noexcept { return _appended_seq; }
+    uint64_t durable_seq() const noexcept { return _durable_seq; }
+    bool needs_sync() const noexcept { return _durable_seq < _appended_seq; }
+    // Writes what is gathered in memory; returns the seq a sync started now
+    // covers. With durability none, marks it durable at once.
+    core::result<uint64_t> prepare_sync();
+    // The files to fdatasync after prepare_sync (the mail file, the index).
+    std::vector<int> sync_fds() const;
+    void synced(uint64_t seq) noexcept;
+    void sync_failed(int err) noexcept;
+    core::result<void> sync_now();    // prepare_sync + fdatasync, synchronously
+    bool failed() const noexcept { return _failed != 0; }
+
+    const counters& stats() const noexcept { return _counters; }
+    const std::string& dir() const noexcept { return _opts.dir; }
+
+private:
+    struct mailbox {
+        std::string user;
+        std::vector<std::unique_ptr<folder>> folders;
+        std::vector<std::string> subscribed;
+        uint32_t next_folder_id = 1;
+        uint32_t last_uidvalidity = 0;
+    };
+    struct mail_file {
+        int fd = -1;
+        uint64_t bytes = 0;   // allocated
+        uint64_t tail = 0;    // next write (gathered bytes not counted)
+    };
+    shard_store();
+    core::result<void> load();
+    void apply(uint8_t type, std::string_view payload, uint64_t at);
+    mailbox& box(std::string_view user);
+    mailbox* find_box(std::string_view user) const;
+    folder* folder_named(mailbox& b, std::string_view name);
+    folder* folder_id(mailbox& b, uint32_t id);
+    core::result<void> check_writable() const;
+    core::result<uint64_t> log_record(uint8_t type, std::string_view payload);
+    core::result<folder*> create_in(mailbox& b, std::string_view name, uint64_t& seq);
+    // Room for `bytes` of content in the current mail file (a new file when
+    // it does not fit): returns the offset where they go.
+    core::result<uint64_t> reserve(uint64_t bytes);
+    core::result<void> flush_gathered();
+    core::result<void> write_index();
+    core::result<int> fd_of(uint64_t segment) const;
+    core::result<delivered> add_message(mailbox& b, folder& f, uint64_t segment, uint64_t offset, uint64_t size,
+                                        uint64_t hash, uint32_t flags, int64_t date, uint64_t origin);
+    void notify(const change& c);
+    core::error fail(core::error e) noexcept;
+
+    options _opts;
+    int _dir_fd = -1;
+    int _mail_dir_fd = -1;
+    int _index_fd = -1;
+    uint64_t _index_tail = 0;      // bytes of index.log in use
+    uint64_t _index_bytes = 0;     // allocated
+    std::string _index_pending;    // records not written yet
+    std::unordered_map<uint64_t, mail_file> _mail;  // by seq
+    uint64_t _current = 0;         // seq of the mail file appends go to
+    std::string _gathered;         // content for the current file, not written yet
+    uint64_t _gathered_at = 0;     // its file offset
+    std::unordered_map<std::string, std::unique_ptr<mailbox>> _boxes;
+    std::unordered_map<watch_id, std::pair<std::string, watcher>> _watchers;
+    watch_id _next_watch = 1;
+    std::string _scratch;
+    std::string _window;           // reused: content read for hashing
+    uint64_t _appended_seq = 0;
+    uint64_t _durable_seq = 0;
+    int _failed = 0;
+    open_report _report;
+    counters _counters;
+};
+
+}  // namespace posthorn::store

@@ -1,0 +1,817 @@
+// The mailbox store of one shard (see store.hh): an in-memory model of every
+// mailbox, rebuilt from index.log at open, and the files behind it.
+#include "posthorn/store.hh"
+
+#include "posthorn/core/log.hh"
+#include "spool/codec.hh"
+#include "spool/segment.hh"
+#include "store/index_codec.hh"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+namespace posthorn::store {
+
+namespace {
+
+constexpr uint64_t index_grow_bytes = 1ull << 20;
+constexpr size_t hash_window_bytes = 256 * 1024;
+constexpr size_t name_bytes_max = 255;
+constexpr uint64_t compact_min_bytes = 1ull << 20;
+
+bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// INBOX is case-insensitive (RFC 3501 §5.1); every other name is exact.
+bool same_folder(std::string_view a, std::string_view b) noexcept {
+    if (iequals_ascii(a, inbox) || iequals_ascii(b, inbox)) return iequals_ascii(a, b);
+    return a == b;
+}
+
+bool valid_name(std::string_view n) noexcept {
+    if (n.empty() || n.size() > name_bytes_max) return false;
+    for (char c : n)
+        if (c == '\0' || c == '\r' || c == '\n') return false;
+    return n.front() != '/' && n.back() != '/';
+}
+
+uint32_t now_uidvalidity(uint32_t last) {
+    auto now = static_cast<uint32_t>(std::time(nullptr));
+    return std::max(now, last + 1);
+}
+
+core::result<void> copy_in_kernel(int from, uint64_t from_off, int to, uint64_t to_off, uint64_t n) {
+    auto in = static_cast<loff_t>(from_off);
+    auto out = static_cast<loff_t>(to_off);
+    while (n > 0) {
+        ssize_t r = ::copy_file_range(from, &in, to, &out, n, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return core::errno_error("copy_file_range into mail file");
+        }
+        if (r == 0) return core::error{core::e_corrupt, "spool content shorter than its extents"};
+        n -= static_cast<uint64_t>(r);
+    }
+    return core::ok();
+}
+
+core::result<void> pwrite_all(int fd, const char* p, size_t n, uint64_t off) {
+    iovec v{const_cast<char*>(p), n};
+    return spool::write_all(fd, &v, 1, off);
+}
+
+}  // namespace
+
+const message* folder::find(uint32_t uid) const noexcept {
+    auto it = std::lower_bound(messages.begin(), messages.end(), uid,
+                               [](const message& m, uint32_t u) { return m.uid < u; });
+    return it != messages.end() && it->uid == uid ? &*it : nullptr;
+}
+
+uint64_t folder::bytes() const noexcept {
+    uint64_t n = 0;
+    for (const auto& m : messages) n += m.size;
+    return n;
+}
+
+uint32_t folder::count_without(uint32_t flag_bits) const noexcept {
+    uint32_t n = 0;
+    for (const auto& m : messages) n += (m.flags & flag_bits) == 0;
+    return n;
+}
+
+shard_store::shard_store() = default;
+
+shard_store::~shard_store() {
+    for (auto& [seq, f] : _mail)
+        if (f.fd >= 0) ::close(f.fd);
+    if (_index_fd >= 0) ::close(_index_fd);
+    if (_mail_dir_fd >= 0) ::close(_mail_dir_fd);
+    if (_dir_fd >= 0) ::close(_dir_fd);  // drops the flock
+}
+
+core::result<std::unique_ptr<shard_store>> shard_store::open(const options& o) {
+    std::unique_ptr<shard_store> s(new shard_store());
+    s->_opts = o;
+    s->_opts.segment_bytes = std::max<uint64_t>((o.segment_bytes + 4095) & ~uint64_t{4095}, 4096);
+    auto dir = spool::open_dir(o.dir, true);
+    if (!dir) return dir.err();
+    if (auto r = spool::lock_dir(dir->get()); !r) return r.err();
+    s->_dir_fd = dir->release();
+    auto mail = spool::open_dir(o.dir + "/mail", true);
+    if (!mail) return mail.err();
+    s->_mail_dir_fd = mail->release();
+    if (auto r = s->load(); !r) return r.err();
+    return s;
+}
+
+core::error shard_store::fail(core::error e) noexcept {
+    if (!_failed) {
+        _failed = e.code ? e.code : EIO;
+        core::log::error("event=store_failed dir={} what=\"{}\" reason=\"{}\" note=\"no more mutations until restart\"",
+                         _opts.dir, e.what, e.reason());
+    }
+    return e;
+}
+
+core::result<void> shard_store::check_writable() const {
+    if (_failed) return core::error{core::e_closed, "mailbox store failed earlier"};
+    return core::ok();
+}
+
+// --- open: mail files, then the index replayed over them.
+
+core::result<void> shard_store::load() {
+    auto seqs = spool::list_segments(_mail_dir_fd);
+    if (!seqs) return seqs.err();
+    for (uint64_t seq : *seqs) {
+        const bool newest = seq == seqs->back();
+        auto fd = spool::open_segment_file(_mail_dir_fd, seq, newest);
+        if (!fd) return fd.err();
+        auto bytes = spool::file_bytes(fd->get());
+        if (!bytes) return bytes.err();
+        _mail[seq] = mail_file{fd->release(), *bytes, newest ? 0 : *bytes};
+    }
+    if (!seqs->empty()) _current = seqs->back();
+
+    int fd = ::openat(_dir_fd, "index.log", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return core::errno_error("open index.log");
+    _index_fd = fd;
+    auto bytes = spool::file_bytes(fd);
+    if (!bytes) return bytes.err();
+    uint64_t good_end = 0;
+    uint64_t live_records = 0;
+    {
+        auto map = spool::mapped_file::map(fd, *bytes);
+        if (!map) return map.err();
+        const char* p = map->data();
+        uint64_t at = 0;
+        const uint64_t n = map->bytes();
+        while (at < n) {
+            uint8_t type = 0;
+            std::string_view payload;
+            uint64_t rec = 0;
+            if (!decode_index_record(p + at, n - at, type, payload, rec)) break;
+            apply(type, payload, at);
+            ++_report.index_records;
+            at += rec;
+        }
+        good_end = at;
+        if (at < n && !spool::all_zero(p + at, n - at)) {
+            // A record cut by a crash (or damage): everything after it is
+            // unreachable, since only the tail is ever written.
+            uint64_t nonzero = 0;
+            for (uint64_t i = at; i < n; ++i) nonzero += p[i] != 0;
+            _report.torn_tail_bytes = nonzero;
+        }
+    }
+    if (_report.torn_tail_bytes) {
+        if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0) return core::errno_error("cut index.log");
+        if (auto r = spool::data_sync(fd); !r) return r.err();
+    }
+    _index_tail = good_end;
+    _index_bytes = std::max(*bytes, good_end);
+    if (_report.torn_tail_bytes) _index_bytes = good_end;
+
+    for (auto& [user, b] : _boxes) {
+        ++_report.users;
+        for (auto& f : b->folders) {
+            _report.messages += f->messages.size();
+            live_records += 1 + f->messages.size();
+        }
+        live_records += b->subscribed.size();
+    }
+    if (good_end > compact_min_bytes && live_records * 2 < _report.index_records) {
+        std::string snap;
+        std::string payload;
+        for (auto& [user, b] : _boxes) {
+            for (auto& f : b->folders) {
+                index_writer(payload).u32(f->id).u32(f->uidvalidity).str(user).str(f->name);
+                append_index_record(snap, index_type::folder_create, payload);
+                for (const message& m : f->messages) {
+                    index_writer(payload).u32(f->id).u32(m.uid).u32(m.flags).u64(static_cast<uint64_t>(m.internal_date))
+                        .u64(m.segment).u64(m.offset).u64(m.size).u64(m.hash).u64(0).str(user);
+                    append_index_record(snap, index_type::append, payload);
+                }
+            }
+            for (const auto& s : b->subscribed) {
+                index_writer(payload).u8(1).str(user).str(s);
+                append_index_record(snap, index_type::subscribe, payload);
+            }
+        }
+        // UIDNEXT survives only through appends: a folder whose last
+        // messages were expunged would lose it, so keep those uncompacted.
+        bool uidnext_kept = true;
+        for (auto& [user, b] : _boxes)
+            for (auto& f : b->folders)
+                if ((f->messages.empty() ? 1u : f->messages.back().uid + 1) != f->uidnext) uidnext_kept = false;
+        if (uidnext_kept) {
+            int tmp = ::openat(_dir_fd, "index.log.new", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+            if (tmp < 0) return core::errno_error("create index.log.new");
+            spool::unique_fd t(tmp);
+            if (auto r = pwrite_all(tmp, snap.data(), snap.size(), 0); !r) return r.err();
+            if (auto r = spool::data_sync(tmp); !r) return r.err();
+            if (::renameat(_dir_fd, "index.log.new", _dir_fd, "index.log") != 0)
+                return core::errno_error("rename index.log.new");
+            if (auto r = spool::full_sync(_dir_fd); !r) return r.err();
+            ::close(_index_fd);
+            _index_fd = t.release();
+            _index_tail = _index_bytes = snap.size();
+            _report.compacted = true;
+        }
+    }
+
+    core::log::info("event=store_open dir={} users={} messages={} index_records={} corrupt_records={} "
+                    "torn_tail_bytes={} dropped_messages={} compacted={}",
+                    _opts.dir, _report.users, _report.messages, _report.index_records, _report.corrupt_records,
+                    _report.torn_tail_bytes, _report.dropped_messages, _report.compacted ? "yes" : "no");
+    return core::ok();
+}
+
+// Replays one index record into memory. Records that do not fit what came
+// before (an unknown folder, say) are counted as corrupt and skipped.
+void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
+    index_reader r(payload);
+    std::string_view user, name;
+    uint32_t fid = 0;
+    bool ok = false;
+    switch (static_cast<index_type>(type)) {
+    case index_type::folder_create: {
+        uint32_t validity = 0;
+        if (!(r.u32(fid) && r.u32(validity) && r.str(user) && r.str(name) && r.done())) break;
+        mailbox& b = box(user);
+        if (folder_id(b, fid) || folder_named(b, name)) break;
+        auto f = std::make_unique<folder>();
+        f->id = fid;
+        f->name = std::string(name);
+        f->uidvalidity = validity;
+        b.folders.push_back(std::move(f));
+        b.next_folder_id = std::max(b.next_folder_id, fid + 1);
+        b.last_uidvalidity = std::max(b.last_uidvalidity, validity);
+        ok = true;
+        break;
+    }
+    case index_type::folder_rename: {
+        if (!(r.u32(fid) && r.str(user) && r.str(name) && r.done())) break;
+        mailbox& b = box(user);
+        if (folder* f = folder_id(b, fid)) {
+            f->name = std::string(name);
+            ok = true;
+        }
+        break;
+    }
+    case index_type::folder_delete: {
+        if (!(r.u32(fid) && r.str(user) && r.done())) break;
+        mailbox& b = box(user);
+        auto it = std::find_if(b.folders.begin(), b.folders.end(), [&](auto& f) { return f->id == fid; });
+        if (it != b.folders.end()) {
+            b.folders.erase(it);
+            ok = true;
+        }
+        break;
+    }
+    case index_type::subscribe: {
+        uint8_t on = 0;
+        if (!(r.u8(on) && r.str(user) && r.str(name) && r.done())) break;
+        mailbox& b = box(user);
+        auto it = std::find(b.subscribed.begin(), b.subscribed.end(), name);
+        if (on && it == b.subscribed.end()) b.subscribed.emplace_back(name);
+        if (!on && it != b.subscribed.end()) b.subscribed.erase(it);
+        ok = true;
+        break;
+    }
+    case index_type::append: {
+        message m;
+        uint64_t date = 0, origin = 0;
+        if (!(r.u32(fid) && r.u32(m.uid) && r.u32(m.flags) && r.u64(date) && r.u64(m.segment) && r.u64(m.offset) &&
+              r.u64(m.size) && r.u64(m.hash) && r.u64(origin) && r.str(user) && r.done()))
+            break;
+        m.internal_date = static_cast<int64_t>(date);
+        mailbox& b = box(user);
+        folder* f = folder_id(b, fid);
+        auto mf = _mail.find(m.segment);
+        if (!f || mf == _mail.end() || m.offset + m.size > mf->second.bytes) break;
+        ok = true;
+        f->uidnext = std::max(f->uidnext, m.uid + 1);  // even if dropped: a client may have seen it
+        if (m.segment == _current) {
+            // The newest file was not sealed: its content may not have
+            // reached the disk although this record did.
+            _window.resize(static_cast<size_t>(std::min<uint64_t>(m.size, hash_window_bytes)));
+            content_hasher h;
+            uint64_t done = 0;
+            bool read_ok = true;
+            while (done < m.size) {
+                size_t n = static_cast<size_t>(std::min<uint64_t>(m.size - done, _window.size()));
+                if (!spool::read_all(mf->second.fd, _window.data(), n, m.offset + done)) {
+                    read_ok = false;
+                    break;
+                }
+                h.update(std::string_view(_window.data(), n));
+                done += n;
+            }
+            if (!read_ok || h.digest() != m.hash) {
+                ++_report.dropped_messages;
+                core::log::warn("event=store_message_dropped user={} folder_id={} uid={} at={} "
+                                "note=\"its content did not reach the disk before a crash\"",
+                                user, fid, m.uid, at);
+                break;
+            }
+            mf->second.tail = std::max(mf->second.tail, m.offset + m.size);
+        }
+        if (!f->messages.empty() && f->messages.back().uid >= m.uid) break;  // not ascending: ignore
+        f->messages.push_back(m);
+        break;
+    }
+    case index_type::flags: {
+        uint32_t uid = 0, flags = 0;
+        if (!(r.u32(fid) && r.u32(uid) && r.u32(flags) && r.str(user) && r.done())) break;
+        folder* f = folder_id(box(user), fid);
+        if (!f) break;
+        ok = true;
+        if (const message* m = f->find(uid)) const_cast<message*>(m)->flags = flags & flag_mask;
+        break;
+    }
+    case index_type::expunge: {
+        uint32_t count = 0;
+        if (!(r.u32(fid) && r.u32(count)) || count > payload.size() / 4) break;
+        std::vector<uint32_t> uids(count);
+        bool read_ok = true;
+        for (auto& u : uids) read_ok &= r.u32(u);
+        if (!(read_ok && r.str(user) && r.done())) break;
+        folder* f = folder_id(box(user), fid);
+        if (!f) break;
+        ok = true;
+        std::sort(uids.begin(), uids.end());
+        std::erase_if(f->messages, [&](const message& m) { return std::binary_search(uids.begin(), uids.end(), m.uid); });
+        break;
+    }
+    }
+    if (!ok && static_cast<index_type>(type) != index_type::append) {
+        ++_report.corrupt_records;
+        core::log::warn("event=store_index_record_skipped type={} at={}", type, at);
+    }
+}
+
+shard_store::mailbox& shard_store::box(std::string_view user) {
+    auto it = _boxes.find(std::string(user));
+    if (it != _boxes.end()) return *it->second;
+    auto b = std::make_unique<mailbox>();
+    b->user = std::string(user);
+    return *_boxes.emplace(b->user, std::move(b)).first->second;
+}
+
+shard_store::mailbox* shard_store::find_box(std::string_view user) const {
+    auto it = _boxes.find(std::string(user));
+    return it == _boxes.end() ? nullptr : it->second.get();
+}
+
+folder* shard_store::folder_named(mailbox& b, std::string_view name) {
+    for (auto& f : b.folders)
+        if (same_folder(f->name, name)) return f.get();
+    return nullptr;
+}
+
+folder* shard_store::folder_id(mailbox& b, uint32_t id) {
+    for (auto& f : b.folders)
+        if (f->id == id) return f.get();
+    return nullptr;
+}
+
+// --- writing.
+
+core::result<uint64_t> shard_store::log_record(uint8_t type, std::string_view payload) {
+    append_index_record(_index_pending, static_cast<index_type>(type), payload);
+    return ++_appended_seq;
+}
+
+core::result<folder*> shard_store::create_in(mailbox& b, std::string_view name, uint64_t& seq) {
+    if (!valid_name(name)) return core::error{EINVAL, "bad folder name"};
+    if (folder_named(b, name)) return core::error{EEXIST, "folder exists"};
+    auto f = std::make_unique<folder>();
+    f->id = b.next_folder_id++;
+    f->name = iequals_ascii(name, inbox) ? std::string(inbox) : std::string(name);
+    f->uidvalidity = b.last_uidvalidity = now_uidvalidity(b.last_uidvalidity);
+    index_writer(_scratch).u32(f->id).u32(f->uidvalidity).str(b.user).str(f->name);
+    auto s = log_record(static_cast<uint8_t>(index_type::folder_create), _scratch);
+    if (!s) return s.err();
+    seq = *s;
+    b.folders.push_back(std::move(f));
+    return b.folders.back().get();
+}
+
+core::result<int> shard_store::fd_of(uint64_t segment) const {
+    auto it = _mail.find(segment);
+    if (it == _mail.end()) return core::error{core::e_corrupt, "message in a mail file that does not exist"};
+    return it->second.fd;
+}
+
+core::result<uint64_t> shard_store::reserve(uint64_t bytes) {
+    auto cur = _mail.find(_current);
+    if (cur == _mail.end() || cur->second.tail + bytes > cur->second.bytes) {
+        // A new file. The old one is made durable first, so that only the
+        // newest file ever needs its contents checked at open.
+        if (auto r = flush_gathered(); !r) return r.err();
+        if (cur != _mail.end() && _opts.durability == spool::durability::fsync)
+            if (auto r = spool::data_sync(cur->second.fd); !r) return fail(r.err());
+        uint64_t seq = _current + 1;
+        uint64_t size = std::max(_opts.segment_bytes, (bytes + 4095) & ~uint64_t{4095});
+        auto fd = spool::create_segment_file(_mail_dir_fd, seq, size);
+        if (!fd) return fail(fd.err());
+        if (auto r = spool::full_sync(_mail_dir_fd); !r) return fail(r.err());
+        _mail[seq] = mail_file{fd->release(), size, 0};
+        _current = seq;
+        cur = _mail.find(seq);
+    }
+    uint64_t at = cur->second.tail;
+    cur->second.tail += bytes;
+    return at;
+}
+
+core::result<void> shard_store::flush_gathered() {
+    if (_gathered.empty()) return core::ok();
+    auto fd = fd_of(_current);
+    if (!fd) return fd.err();
+    if (auto r = pwrite_all(*fd, _gathered.data(), _gathered.size(), _gathered_at); !r) return fail(r.err());
+    _counters.appended_bytes += _gathered.size();
+    _gathered.clear();
+    return core::ok();
+}
+
+core::result<void> shard_store::write_index() {
+    if (_index_pending.empty()) return core::ok();
+    const uint64_t end = _index_tail + _index_pending.size();
+    if (end > _index_bytes) {
+        uint64_t want = (end + index_grow_bytes) & ~(index_grow_bytes - 1);
+        if (auto r = spool::preallocate(_index_fd, want); !r) return fail(r.err());
+        _index_bytes = want;
+    }
+    if (auto r = pwrite_all(_index_fd, _index_pending.data(), _index_pending.size(), _index_tail); !r)
+        return fail(r.err());
+    _counters.index_bytes += _index_pending.size();
+    _index_tail = end;
+    _index_pending.clear();
+    return core::ok();
+}
+
+core::result<shard_store::delivered> shard_store::add_message(mailbox& b, folder& f, uint64_t segment,
+                                                                uint64_t offset, uint64_t size, uint64_t hash,
+                                                                uint32_t flags, int64_t date, uint64_t origin) {
+    if (f.uidnext == UINT32_MAX) return core::error{EOVERFLOW, "folder ran out of UIDs"};
+    message m;
+    m.uid = f.uidnext++;
+    m.flags = flags & flag_mask;
+    m.internal_date = date;
+    m.size = size;
+    m.segment = segment;
+    m.offset = offset;
+    m.hash = hash;
+    index_writer(_scratch).u32(f.id).u32(m.uid).u32(m.flags).u64(static_cast<uint64_t>(date)).u64(segment)
+        .u64(offset).u64(size).u64(hash).u64(origin).str(b.user);
+    auto seq = log_record(static_cast<uint8_t>(index_type::append), _scratch);
+    if (!seq) return seq.err();
+    f.messages.push_back(m);
+    notify(change{change::kind::appended, b.user, f.id, m.uid});
+    return delivered{*seq, m.uid};
+}
+
+core::result<shard_store::delivered> shard_store::deliver(std::string_view user, std::string_view folder_name,
+                                                          std::string_view prefix,
+                                                          std::span<const spool::extent> content,
+                                                          int64_t internal_date, uint64_t origin) {
+    if (auto r = check_writable(); !r) return r.err();
+    if (user.empty() || user.size() > name_bytes_max) return core::error{EINVAL, "bad user name"};
+    mailbox& b = box(user);
+    folder* f = folder_named(b, folder_name);
+    if (!f) {
+        uint64_t s = 0;
+        auto made = create_in(b, folder_name, s);
+        if (!made) return made.err();
+        f = *made;
+    }
+    uint64_t size = prefix.size();
+    for (const auto& e : content) size += e.length;
+    auto at = reserve(size);
+    if (!at) return at.err();
+    uint64_t hash = 0;
+    if (size <= _opts.gather_bytes_max) {
+        if (_gathered.empty()) _gathered_at = *at;
+        const size_t start = _gathered.size();
+        _gathered.append(prefix);
+        for (const auto& e : content) {
+            const size_t off = _gathered.size();
+            _gathered.resize(off + e.length);
+            if (auto r = spool::read_all(e.fd, _gathered.data() + off, e.length, e.offset); !r) {
+                _gathered.resize(start);
+                return r.err();
+            }
+        }
+        hash = content_hash(std::string_view(_gathered).substr(start));
+    } else {
+        if (auto r = flush_gathered(); !r) return r.err();
+        auto fd = fd_of(_current);
+        if (!fd) return fd.err();
+        if (auto r = pwrite_all(*fd, prefix.data(), prefix.size(), *at); !r) return fail(r.err());
+        content_hasher h;
+        h.update(prefix);
+        uint64_t to = *at + prefix.size();
+        _window.resize(hash_window_bytes);
+        for (const auto& e : content) {
+            if (auto r = copy_in_kernel(e.fd, e.offset, *fd, to, e.length); !r) return fail(r.err());
+            // The hash reads the bytes once, from the page cache the copy
+            // just filled; it is what tells a torn file after a crash.
+            for (uint64_t done = 0; done < e.length;) {
+                size_t n = static_cast<size_t>(std::min<uint64_t>(e.length - done, _window.size()));
+                if (auto r = spool::read_all(*fd, _window.data(), n, to + done); !r) return r.err();
+                h.update(std::string_view(_window.data(), n));
+                done += n;
+            }
+            to += e.length;
+            _counters.copy_file_range_bytes += e.length;
+        }
+        _counters.appended_bytes += size;
+        hash = h.digest();
+    }
+    auto d = add_message(b, *f, _current, *at, size, hash, 0, internal_date, origin);
+    if (d) ++_counters.delivered;
+    return d;
+}
+
+core::result<shard_store::delivered> shard_store::append(std::string_view user, std::string_view folder_name,
+                                                         std::span<const iovec> content, uint32_t flags,
+                                                         int64_t internal_date) {
+    if (auto r = check_writable(); !r) return r.err();
+    mailbox& b = box(user);
+    folder* f = folder_named(b, folder_name);
+    if (!f) return core::error{ENOENT, "no such folder"};
+    uint64_t size = 0;
+    for (const auto& v : content) size += v.iov_len;
+    auto at = reserve(size);
+    if (!at) return at.err();
+    content_hasher h;
+    for (const auto& v : content) h.update(std::string_view(static_cast<const char*>(v.iov_base), v.iov_len));
+    if (size <= _opts.gather_bytes_max) {
+        if (_gathered.empty()) _gathered_at = *at;
+        for (const auto& v : content) _gathered.append(static_cast<const char*>(v.iov_base), v.iov_len);
+    } else {
+        if (auto r = flush_gathered(); !r) return r.err();
+        auto fd = fd_of(_current);
+        if (!fd) return fd.err();
+        std::vector<iovec> iov(content.begin(), content.end());
+        if (auto r = spool::write_all(*fd, iov.data(), iov.size(), *at); !r) return fail(r.err());
+        _counters.appended_bytes += size;
+    }
+    return add_message(b, *f, _current, *at, size, h.digest(), flags, internal_date, 0);
+}
+
+core::result<uint64_t> shard_store::ensure_inbox(std::string_view user) {
+    if (auto r = check_writable(); !r) return r.err();
+    mailbox& b = box(user);
+    if (folder_named(b, inbox)) return _appended_seq;
+    uint64_t seq = 0;
+    auto made = create_in(b, inbox, seq);
+    if (!made) return made.err();
+    return seq;
+}
+
+core::result<uint64_t> shard_store::create_folder(std::string_view user, std::string_view name) {
+    if (auto r = check_writable(); !r) return r.err();
+    uint64_t seq = 0;
+    auto made = create_in(box(user), name, seq);
+    if (!made) return made.err();
+    return seq;
+}
+
+core::result<uint64_t> shard_store::rename_folder(std::string_view user, std::string_view from, std::string_view to) {
+    if (auto r = check_writable(); !r) return r.err();
+    mailbox& b = box(user);
+    if (iequals_ascii(from, inbox)) return core::error{EPERM, "renaming INBOX is not supported"};
+    if (!valid_name(to)) return core::error{EINVAL, "bad folder name"};
+    folder* f = folder_named(b, from);
+    if (!f) return core::error{ENOENT, "no such folder"};
+    if (folder_named(b, to)) return core::error{EEXIST, "folder exists"};
+    // Inferiors move with it (RFC 3501 §6.3.5): "a/b" becomes "to/b".
+    const std::string old_prefix = std::string(from) + "/";
+    uint64_t seq = 0;
+    for (auto& g : b.folders) {
+        std::string new_name;
+        if (g.get() == f) new_name = std::string(to);
+        else if (g->name.starts_with(old_prefix)) new_name = std::string(to) + "/" + g->name.substr(old_prefix.size());
+        else continue;
+        if (new_name.size() > name_bytes_max) return core::error{EINVAL, "folder name too long"};
+        index_writer(_scratch).u32(g->id).str(b.user).str(new_name);
+        auto s = log_record(static_cast<uint8_t>(index_type::folder_rename), _scratch);
+        if (!s) return s.err();
+        seq = *s;
+        g->name = std::move(new_name);
+        notify(change{change::kind::folder_renamed, b.user, g->id, 0});
+    }
+    return seq;
+}
+
+core::result<uint64_t> shard_store::delete_folder(std::string_view user, std::string_view name) {
+    if (auto r = check_writable(); !r) return r.err();
+    if (iequals_ascii(name, inbox)) return core::error{EPERM, "INBOX cannot be deleted"};
+    mailbox& b = box(user);
+    folder* f = folder_named(b, name);
+    if (!f) return core::error{ENOENT, "no such folder"};
+    const uint32_t id = f->id;
+    index_writer(_scratch).u32(id).str(b.user);
+    auto s = log_record(static_cast<uint8_t>(index_type::folder_delete), _scratch);
+    if (!s) return s.err();
+    std::erase_if(b.folders, [&](auto& g) { return g->id == id; });
+    notify(change{change::kind::folder_deleted, b.user, id, 0});
+    return *s;
+}
+
+core::result<uint64_t> shard_store::set_subscribed(std::string_view user, std::string_view name, bool on) {
+    if (auto r = check_writable(); !r) return r.err();
+    if (!valid_name(name)) return core::error{EINVAL, "bad folder name"};
+    mailbox& b = box(user);
+    auto it = std::find(b.subscribed.begin(), b.subscribed.end(), name);
+    if (on == (it != b.subscribed.end())) return _appended_seq;
+    index_writer(_scratch).u8(on ? 1 : 0).str(b.user).str(name);
+    auto s = log_record(static_cast<uint8_t>(index_type::subscribe), _scratch);
+    if (!s) return s.err();
+    if (on) b.subscribed.emplace_back(name);
+    else b.subscribed.erase(it);
+    return *s;
+}
+
+core::result<uint64_t> shard_store::set_flags(std::string_view user, uint32_t fid, uint32_t uid, uint32_t flags) {
+    if (auto r = check_writable(); !r) return r.err();
+    mailbox* b = find_box(user);
+    folder* f = b ? folder_id(*b, fid) : nullptr;
+    const message* m = f ? f->find(uid) : nullptr;
+    if (!m) return core::error{ENOENT, "no such message"};
+    flags &= flag_mask;
+    if (m->flags == flags) return _appended_seq;
+    index_writer(_scratch).u32(fid).u32(uid).u32(flags).str(b->user);
+    auto s = log_record(static_cast<uint8_t>(index_type::flags), _scratch);
+    if (!s) return s.err();
+    const_cast<message*>(m)->flags = flags;
+    notify(change{change::kind::flags, b->user, fid, uid});
+    return *s;
+}
+
+core::result<uint64_t> shard_store::expunge(std::string_view user, uint32_t fid, std::span<const uint32_t> uids) {
+    if (auto r = check_writable(); !r) return r.err();
+    mailbox* b = find_box(user);
+    folder* f = b ? folder_id(*b, fid) : nullptr;
+    if (!f) return core::error{ENOENT, "no such folder"};
+    std::vector<uint32_t> gone;
+    for (uint32_t u : uids)
+        if (f->find(u)) gone.push_back(u);
+    if (gone.empty()) return _appended_seq;
+    std::sort(gone.begin(), gone.end());
+    gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
+    index_writer w(_scratch);
+    w.u32(fid).u32(static_cast<uint32_t>(gone.size()));
+    for (uint32_t u : gone) w.u32(u);
+    w.str(b->user);
+    auto s = log_record(static_cast<uint8_t>(index_type::expunge), _scratch);
+    if (!s) return s.err();
+    std::erase_if(f->messages, [&](const message& m) { return std::binary_search(gone.begin(), gone.end(), m.uid); });
+    for (uint32_t u : gone) notify(change{change::kind::expunged, b->user, fid, u});
+    return *s;
+}
+
+core::result<uint64_t> shard_store::copy(std::string_view user, uint32_t from_id, std::span<const uint32_t> uids,
+                                         std::string_view to, std::vector<uint32_t>& new_uids) {
+    if (auto r = check_writable(); !r) return r.err();
+    new_uids.clear();
+    mailbox* b = find_box(user);
+    folder* from = b ? folder_id(*b, from_id) : nullptr;
+    folder* dest = b ? folder_named(*b, to) : nullptr;
+    if (!from || !dest) return core::error{ENOENT, "no such folder"};
+    uint64_t seq = _appended_seq;
+    for (uint32_t u : uids) {
+        const message* m = from->find(u);
+        if (!m) continue;
+        const message src = *m;  // dest may be `from`: its vector can grow
+        auto d = add_message(*b, *dest, src.segment, src.offset, src.size, src.hash, src.flags, src.internal_date, 0);
+        if (!d) return d.err();
+        new_uids.push_back(d->uid);
+        seq = d->seq;
+    }
+    return seq;
+}
+
+// --- reading.
+
+std::vector<const folder*> shard_store::folders(std::string_view user) const {
+    std::vector<const folder*> out;
+    mailbox* b = find_box(user);
+    if (!b) return out;
+    for (auto& f : b->folders) out.push_back(f.get());
+    std::sort(out.begin(), out.end(), [](const folder* a, const folder* c) {
+        bool ai = a->name == inbox, ci = c->name == inbox;
+        if (ai != ci) return ai;
+        return a->name < c->name;
+    });
+    return out;
+}
+
+const folder* shard_store::find_folder(std::string_view user, std::string_view name) const {
+    mailbox* b = find_box(user);
+    return b ? const_cast<shard_store*>(this)->folder_named(*b, name) : nullptr;
+}
+
+const folder* shard_store::folder_by_id(std::string_view user, uint32_t id) const {
+    mailbox* b = find_box(user);
+    return b ? const_cast<shard_store*>(this)->folder_id(*b, id) : nullptr;
+}
+
+std::vector<std::string> shard_store::subscriptions(std::string_view user) const {
+    mailbox* b = find_box(user);
+    return b ? b->subscribed : std::vector<std::string>{};
+}
+
+core::result<void> shard_store::read(const message& m, uint64_t offset, uint64_t length, std::string& out) {
+    out.clear();
+    if (offset >= m.size) return core::ok();
+    length = std::min(length, m.size - offset);
+    if (m.segment == _current && !_gathered.empty() && m.offset >= _gathered_at) {
+        out.assign(_gathered, static_cast<size_t>(m.offset - _gathered_at + offset), static_cast<size_t>(length));
+        return core::ok();
+    }
+    auto fd = fd_of(m.segment);
+    if (!fd) return fd.err();
+    out.resize(static_cast<size_t>(length));
+    return spool::read_all(*fd, out.data(), out.size(), m.offset + offset);
+}
+
+core::result<spool::extent> shard_store::extent_of(const message& m) {
+    if (m.segment == _current)
+        if (auto r = flush_gathered(); !r) return r.err();
+    auto fd = fd_of(m.segment);
+    if (!fd) return fd.err();
+    return spool::extent{*fd, m.offset, m.size};
+}
+
+// --- watchers.
+
+watch_id shard_store::watch(std::string_view user, watcher w) {
+    watch_id id = _next_watch++;
+    _watchers.emplace(id, std::make_pair(std::string(user), std::move(w)));
+    return id;
+}
+
+void shard_store::unwatch(watch_id id) noexcept { _watchers.erase(id); }
+
+void shard_store::notify(const change& c) {
+    if (_watchers.empty()) return;
+    // A watcher may unwatch (itself or another) from inside the call.
+    std::vector<watch_id> ids;
+    for (auto& [id, w] : _watchers)
+        if (w.first == c.user) ids.push_back(id);
+    for (watch_id id : ids) {
+        auto it = _watchers.find(id);
+        if (it != _watchers.end()) it->second.second(c);
+    }
+}
+
+// --- group commit.
+
+core::result<uint64_t> shard_store::prepare_sync() {
+    if (_failed) return core::error{core::e_closed, "mailbox store failed earlier"};
+    if (auto r = flush_gathered(); !r) return r.err();
+    if (auto r = write_index(); !r) return r.err();
+    if (_opts.durability == spool::durability::none) _durable_seq = _appended_seq;
+    return _appended_seq;
+}
+
+std::vector<int> shard_store::sync_fds() const {
+    std::vector<int> fds;
+    if (auto it = _mail.find(_current); it != _mail.end()) fds.push_back(it->second.fd);
+    fds.push_back(_index_fd);
+    return fds;
+}
+
+void shard_store::synced(uint64_t seq) noexcept { _durable_seq = std::max(_durable_seq, seq); }
+
+void shard_store::sync_failed(int err) noexcept { (void)fail(core::error{err, "fdatasync mailbox store"}); }
+
+core::result<void> shard_store::sync_now() {
+    auto seq = prepare_sync();
+    if (!seq) return seq.err();
+    if (_opts.durability == spool::durability::fsync)
+        for (int fd : sync_fds())
+            if (auto r = spool::data_sync(fd); !r) return fail(r.err());
+    synced(*seq);
+    return core::ok();
+}
+
+}  // namespace posthorn::store

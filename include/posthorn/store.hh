@@ -72,6 +72,10 @@ struct options {
     spool::durability durability = spool::durability::fsync;
     // Messages up to this size are gathered in memory and written per turn.
     uint32_t gather_bytes_max = 64 * 1024;
+    // For `posthorn mailbox` while the daemon runs: no lock, nothing cut,
+    // compacted or created; every mutation fails. A tail being written may
+    // look torn (and is then left out).
+    bool read_only = false;
 };
 
 struct message {

@@ -201,7 +201,15 @@ struct parser {
         }
         if (auto* s = section("queue")) {
             std::vector<std::string> retry;
-            warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination", "connection_cache_time"});
+            std::vector<std::string> deferred;
+            warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination", "connection_cache_time",
+                                       "defer_transports"});
+            if (!strings(*s, "queue", "defer_transports", deferred)) return false;
+            for (const auto& t : deferred) {
+                if (t == "local") out.defer_local = true;
+                else if (t == "smtp") out.defer_smtp = true;
+                else return fail("queue.defer_transports", "unknown transport \"" + t + "\" (local, smtp)");
+            }
             if (!strings(*s, "queue", "retry", retry) || !duration(*s, "queue", "lifetime", out.lifetime_ms) ||
                 !duration(*s, "queue", "connection_cache_time", out.connection_cache_time_ms) ||
                 !num(*s, "queue", "max_connections_per_destination", out.max_connections_per_destination))

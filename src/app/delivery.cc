@@ -116,6 +116,14 @@ size_t delivery::flush() noexcept {
 }
 
 bool delivery::remove(uint64_t id) noexcept {
+    if (auto it = _messages.find(id); it != _messages.end() && it->second.local_in_flight > 0) {
+        // Owner shards are reading its content from the spool's files: the
+        // tombstone (which may unlink them) waits for their answers.
+        it->second.removed = true;
+        core::log::info("event=queue_delete id={} note=\"after the local deliveries in flight\"",
+                        queue::format_queue_id(id));
+        return true;
+    }
     bool known = _messages.erase(id) > 0;
     if (!known && !_spool.is_live(id)) return false;
     // Items of it still queued find no message and are dropped when taken.
@@ -179,19 +187,46 @@ void delivery::expand(std::string_view address, std::vector<std::string>& out, i
 void delivery::route_recipients(uint64_t id, message& m) {
     std::unordered_map<queue::destination_id, std::vector<target>> by_dest;
     std::vector<std::string> finals;
+    std::vector<std::pair<target, proto::smtp::reply>> unknown;
+    std::vector<std::string> taken;  // final addresses of this message: each gets one copy
     const char* held_why = nullptr;
     for (uint32_t i = 0; i < m.rcpts.size(); ++i) {
         if (m.rcpts[i] != rcpt_state::waiting) continue;
         const queue::recipient& rc = m.env.rcpts[i];
         finals.clear();
         expand(rc.address, finals, 0);
+        uint32_t duplicates = 0;
         for (std::string& a : finals) {
+            // Two recipients that reach one address (user1 and an alias of
+            // user1) deliver once, as Postfix's duplicate filter does.
+            if (std::find(taken.begin(), taken.end(), a) != taken.end()) {
+                ++duplicates;
+                continue;
+            }
+            taken.push_back(a);
             std::string domain(domain_of(a));
             queue::next_hop hop = _routes.route(domain, _dir.is_local_domain(domain));
-            if (hop.how != queue::next_hop::kind::host) {
+            std::string user;
+            const bool deferred = hop.how == queue::next_hop::kind::local ? _cfg.defer_local || !_local
+                                                                          : _cfg.defer_smtp;
+            if (deferred) {
                 m.held_part[i] = 1;
-                held_why = hop.how == queue::next_hop::kind::local ? "local delivery is not built yet"
-                                                                   : "MX lookups are not built yet";
+                held_why = "its transport is in [queue] defer_transports";
+                continue;
+            }
+            if (hop.how == queue::next_hop::kind::local) {
+                directory::resolution r = _dir.resolve(a);
+                if (r.kind != directory::address_kind::local_user || !r.owner) {
+                    // An alias target in a local domain that names nobody.
+                    ++m.targets_left[i];
+                    unknown.emplace_back(target{i, a, {}, {}},
+                                         proto::smtp::reply{550, "5.1.1 <" + a + ">: no such user here"});
+                    continue;
+                }
+                user = r.owner->name;
+            } else if (hop.how != queue::next_hop::kind::host) {
+                m.held_part[i] = 1;
+                held_why = "MX lookups are not built yet";
                 continue;
             }
             queue::destination_id d = _sched.destination(hop.key());
@@ -202,8 +237,19 @@ void delivery::route_recipients(uint64_t id, message& m) {
                 orcpt = "rfc822;";  // RFC 3461 §4.2: xtext of the original address
                 queue::append_xtext(orcpt, rc.address);
             }
-            by_dest[d].push_back(target{i, std::move(a), std::move(orcpt)});
+            by_dest[d].push_back(target{i, std::move(a), std::move(orcpt), std::move(user)});
             ++m.targets_left[i];
+        }
+        if (m.targets_left[i] == 0 && !m.held_part[i] && duplicates > 0) {
+            core::log::info("event=delivery id={} rcpt=<{}> status=duplicate note=\"another recipient reaches the "
+                            "same address\"",
+                            queue::format_queue_id(id), rc.address);
+            if (auto r = _spool.append_rcpt_done(id, i, spool::rcpt_status::delivered); !r)
+                core::log::error("event=spool_rcpt_done_failed id={} rcpt={} reason=\"{}\"",
+                                 queue::format_queue_id(id), i, r.err().reason());
+            m.rcpts[i] = rcpt_state::done;
+            if (m.left) --m.left;
+            continue;
         }
         if (m.targets_left[i] == 0) m.rcpts[i] = rcpt_state::held;
     }
@@ -211,6 +257,7 @@ void delivery::route_recipients(uint64_t id, message& m) {
         core::log::debug("event=delivery_held id={} note=\"{}; the message stays in the spool\"",
                          queue::format_queue_id(id), held_why);
     for (auto& [d, targets] : by_dest) _sched.schedule(add_item(item{id, d, std::move(targets)}), d, _io.now_ms());
+    if (!unknown.empty()) bounce(id, m, unknown, {}, "5.1.1");
 }
 
 void delivery::arm_timer(uint64_t sleep_ms) noexcept {
@@ -238,6 +285,10 @@ void delivery::pump() noexcept {
         }
     }
     for (queue::destination_id d : _startable) {
+        if (_hops[d].how == queue::next_hop::kind::local) {
+            dispatch_local(d);
+            continue;
+        }
         queue::ready_queue& q = _sched.at(d);
         // Enough connections for the waiting items, within the budget; a
         // connection not greeted yet will take one item when it is.
@@ -246,6 +297,82 @@ void delivery::pump() noexcept {
     // Scheduled items need the timer also while others are being sent.
     if (uint64_t due = _sched.next_due_ms(); due != queue::scheduler::no_due)
         arm_timer(due > _io.now_ms() ? due - _io.now_ms() : 0);
+}
+
+// Every waiting local item goes to the owner shards of its recipients at
+// once: no connections to budget, the owners' group commits batch them.
+void delivery::dispatch_local(queue::destination_id d) noexcept {
+    queue::ready_queue& q = _sched.at(d);
+    std::vector<spool::extent> content;
+    while (auto id = q.take()) {
+        auto it = _items.find(*id);
+        if (it == _items.end()) continue;
+        item work = std::move(it->second);
+        _items.erase(it);
+        auto mit = _messages.find(work.message_id);
+        if (mit == _messages.end() || mit->second.removed) continue;
+        message& m = mit->second;
+        content.clear();
+        if (auto r = _spool.content_extents(m.where, content); !r) {
+            core::log::error("event=local_read_failed id={} reason=\"{}\"", queue::format_queue_id(work.message_id),
+                             r.err().reason());
+            defer(std::move(work), proto::smtp::reply{451, "4.3.0 spool read failed"});
+            continue;
+        }
+        ++m.attempts;
+        std::array<std::unique_ptr<local_request>, 256> per_owner{};
+        for (target& t : work.targets) {
+            uint32_t owner = mailbox_owner(t.user, _shards);
+            auto& req = per_owner[owner];
+            if (!req) {
+                req = std::make_unique<local_request>();
+                req->message_id = work.message_id;
+                req->dest = d;
+                req->return_path = m.env.mail_from;
+                req->arrival_unix_s = m.env.received_unix_ms / 1000;
+                req->content = content;
+            }
+            req->rcpts.push_back(local_rcpt{std::move(t.user), std::move(t.address), std::move(t.orcpt), t.rcpt, 0, {}});
+        }
+        for (uint32_t owner = 0; owner < per_owner.size(); ++owner) {
+            if (!per_owner[owner]) continue;
+            ++m.local_in_flight;
+            _local->submit(owner, std::move(per_owner[owner]));
+        }
+    }
+}
+
+void delivery::local_answered(std::unique_ptr<local_request> req) noexcept {
+    const uint64_t id = req->message_id;
+    auto mit = _messages.find(id);
+    if (mit == _messages.end()) return;
+    message& m = mit->second;
+    if (m.local_in_flight) --m.local_in_flight;
+    if (m.removed) {
+        if (m.local_in_flight == 0) {
+            _messages.erase(mit);
+            (void)remove(id);
+        }
+        return;
+    }
+    item again{id, req->dest, {}};
+    std::vector<std::pair<target, proto::smtp::reply>> bounced;
+    proto::smtp::reply last;
+    for (local_rcpt& r : req->rcpts) {
+        target t{r.rcpt_index, std::move(r.address), std::move(r.orcpt), std::move(r.user)};
+        if (r.error == 0) {
+            finish_target(id, m, t, true, proto::smtp::reply{250, "2.0.0 stored in mailbox"}, "local");
+        } else if (r.error == EINVAL) {  // the store cannot hold this user's name: retrying will not help
+            bounced.emplace_back(std::move(t), proto::smtp::reply{550, "5.3.0 mailbox store: " + r.why});
+        } else {
+            last = proto::smtp::reply{451, "4.3.0 mailbox store: " + r.why};
+            again.targets.push_back(std::move(t));
+        }
+    }
+    if (!bounced.empty()) bounce(id, m, bounced, {}, "5");
+    if (!again.targets.empty()) defer(std::move(again), last);
+    maybe_done(id);
+    pump();
 }
 
 uint32_t& delivery::connecting(queue::destination_id d) {

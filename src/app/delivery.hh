@@ -10,8 +10,11 @@
 // [queue] lifetime; 5xx or expiry bounce with a DSN to the sender (never to
 // the null sender), itself queued as a message.
 //
-// Not built yet (the recipients wait in the spool, logged once): local
-// delivery (the mailbox store) and DNS MX lookups; static [routes] work.
+// Local recipients go, grouped per owner shard, to the local agent
+// (local_agent.hh), which answers once the mailbox store made them durable.
+//
+// Not built yet (the recipients wait in the spool, logged once): DNS MX
+// lookups; static [routes] work.
 //
 // Threading: shard-local, not thread-safe.
 // Limits: max_connections_per_destination; one message per transaction
@@ -30,6 +33,7 @@
 #include "posthorn/queue/routing.hh"
 #include "posthorn/queue/scheduler.hh"
 #include "posthorn/spool.hh"
+#include "local_agent.hh"
 #include "metrics.hh"
 #include "spool_sink.hh"
 
@@ -54,6 +58,10 @@ public:
     void stop() noexcept;
     // Counters, and the per-destination table published once a second.
     void set_metrics(shard_metrics* m) noexcept;
+    // Local delivery: without an agent, local recipients wait in the spool.
+    void set_local(local_agent* agent, uint32_t shards) noexcept { _local = agent; _shards = shards; }
+    // The owner shard's answer to a request of ours.
+    void local_answered(std::unique_ptr<local_request> req) noexcept;
 
     size_t messages() const noexcept { return _messages.size(); }
 
@@ -85,11 +93,14 @@ private:
         uint32_t attempts = 0;
         uint64_t first_attempt_ms = 0;  // wall clock: arrival
         uint32_t left = 0;              // recipients not done
+        uint32_t local_in_flight = 0;   // requests at owner shards: they read the spool's files
+        bool removed = false;           // `queue delete` while requests were in flight
     };
     struct target {
         uint32_t rcpt;          // envelope index
         std::string address;    // final address (the recipient's, or an alias target)
         std::string orcpt;      // ORCPT to send: as given, or the alias it came from
+        std::string user;       // local delivery: the mailbox owner
     };
     struct item {
         uint64_t message_id;
@@ -102,6 +113,7 @@ private:
     void pump() noexcept;
     void arm_timer(uint64_t sleep_ms) noexcept;
     void open_connection(queue::destination_id d) noexcept;
+    void dispatch_local(queue::destination_id d) noexcept;
     proto::smtp::client_event next_transaction(relay& r) noexcept;
     void handle(relay& r, proto::smtp::client_event ev) noexcept;
     proto::smtp::client_event send_body(relay& r) noexcept;
@@ -143,6 +155,8 @@ private:
     core::timer_id _timer;
     core::timer_id _publish_timer;
     shard_metrics* _metrics = nullptr;
+    local_agent* _local = nullptr;
+    uint32_t _shards = 1;
     uint64_t _timer_at = 0;
     bool _stopped = false;
     std::string _body;  // reused: a message's content while it is sent

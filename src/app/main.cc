@@ -21,6 +21,8 @@ void usage(FILE* out) {
         "  queue cat ID          print a message's stored content\n"
         "  queue flush           ask the running daemon to retry deferred mail now\n"
         "  queue delete ID       ask the running daemon to drop a message (a tombstone)\n"
+        "  mailbox list USER [FOLDER]     a user's messages: UID, size, date, flags\n"
+        "  mailbox cat USER UID [FOLDER]  print one message\n"
         "  spool stat            segments, records and recovery counters\n"
         "  spool verify          check every record's checksum (exit 1 if any fails)\n"
         "  mkpasswd              read a password on stdin, print its crypt(3) hash\n"
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
     if (cmd == "check-config") return app::run_check_config(cfg);
     if (cmd == "queue") return app::run_queue(cfg, rest);
     if (cmd == "spool") return app::run_spool(cfg, rest);
+    if (cmd == "mailbox") return app::run_mailbox(cfg, rest);
     std::fprintf(stderr, "posthorn: unknown command \"%s\"\n", cmd.c_str());
     usage(stderr);
     return 2;

@@ -65,15 +65,17 @@ std::string metrics_registry::render() const {
     auto field = [](auto member) { return [member](const shard_metrics& s) -> decltype(auto) { return s.*member; }; };
     counter(out, "posthorn_messages_received_total", "Messages accepted (250 after fdatasync).", "counter",
             sum_of(_shards, field(&shard_metrics::messages_received)));
-    counter(out, "posthorn_recipients_delivered_total", "Recipients handed to the next hop (2xx).", "counter",
-            sum_of(_shards, field(&shard_metrics::rcpts_delivered)));
+    counter(out, "posthorn_recipients_delivered_total", "Recipients handed to the next hop (2xx) or stored locally.",
+            "counter", sum_of(_shards, field(&shard_metrics::rcpts_delivered)));
+    counter(out, "posthorn_local_deliveries_total", "Recipients made durable in a local mailbox.", "counter",
+            sum_of(_shards, field(&shard_metrics::local_deliveries)));
     counter(out, "posthorn_recipients_bounced_total", "Recipients bounced (5xx or expired).", "counter",
             sum_of(_shards, field(&shard_metrics::rcpts_bounced)));
     counter(out, "posthorn_recipients_deferred_total", "Delivery attempts deferred (4xx, refused, timeout).", "counter",
             sum_of(_shards, field(&shard_metrics::rcpts_deferred)));
     counter(out, "posthorn_dsns_total", "Delivery status notifications queued.", "counter",
             sum_of(_shards, field(&shard_metrics::dsns_sent)));
-    counter(out, "posthorn_queue_messages", "Messages in the delivery queue (local and MX ones wait in the spool).",
+    counter(out, "posthorn_queue_messages", "Messages in the delivery queue (MX ones wait in the spool).",
             "gauge", sum_of(_shards, field(&shard_metrics::queue_messages)));
     out += "# HELP posthorn_connections Open connections by protocol and direction.\n# TYPE posthorn_connections gauge\n";
     out += fmt::format("posthorn_connections{{proto=\"smtp\",direction=\"in\"}} {}\n",

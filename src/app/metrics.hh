@@ -40,7 +40,8 @@ struct destination_row {
 struct alignas(64) shard_metrics {
     std::atomic<bool> active{false};
     std::atomic<uint64_t> messages_received{0};   // 250 sent after the fsync
-    std::atomic<uint64_t> rcpts_delivered{0};     // relayed (2xx from the next hop)
+    std::atomic<uint64_t> rcpts_delivered{0};     // relayed (2xx from the next hop) or stored locally
+    std::atomic<uint64_t> local_deliveries{0};    // made durable in a mailbox (counted by the owner shard)
     std::atomic<uint64_t> rcpts_bounced{0};
     std::atomic<uint64_t> rcpts_deferred{0};
     std::atomic<uint64_t> dsns_sent{0};

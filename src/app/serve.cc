@@ -8,6 +8,7 @@
 #include "posthorn/net.hh"
 #include "control.hh"
 #include "delivery.hh"
+#include "local_agent.hh"
 #include "metrics.hh"
 #include "smtp_node.hh"
 #include "spool_sink.hh"
@@ -27,6 +28,7 @@ struct serve_context {
     const directory::snapshot& dir;
     metrics_registry& metrics;
     delivery_table deliveries{};  // slot i: written and read by shard i only
+    local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
     std::atomic<int> exit_code{0};
 };
 
@@ -46,6 +48,19 @@ directory::snapshot build_directory(const config& cfg) {
     std::vector<directory::user> users;
     for (const auto& u : cfg.users) users.push_back({u.name, u.password, u.display_name, u.addresses});
     return directory::snapshot(cfg.local_domains, std::move(users), cfg.aliases);
+}
+
+// Mailboxes belong to shard xxh3(user) % shards: with fewer shards than a
+// previous run, some are in directories no shard opens. Moving them is not
+// built; say so loudly rather than let them look lost.
+void warn_orphan_stores(const std::string& data_dir, uint32_t shards) {
+    for (uint32_t i = shards; i < 256; ++i) {
+        std::string dir = data_dir + "/store/" + std::to_string(i);
+        if (::access(dir.c_str(), F_OK) != 0) continue;
+        core::log::error("event=store_orphaned dir={} shards={} note=\"mailboxes of a run with more shards: "
+                         "run with [server] shards = {} or more to serve them\"",
+                         dir, shards, i + 1);
+    }
 }
 
 void run_shard(serve_context& ctx, core::shard& sh) noexcept {
@@ -94,11 +109,35 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     } driver{&sink, &io, &metrics};
     auto hook = io.add_turn_hook([d = &driver]() noexcept { d->turn(); });
 
+    // The mailboxes this shard owns (local_agent.hh).
+    store::options sto;
+    sto.dir = cfg.data_dir + "/store/" + std::to_string(sh.id());
+    sto.durability = so.durability;
+    auto store_opened = store::shard_store::open(sto);
+    if (!store_opened) {
+        core::log::error("event=store_open_failed dir={} what=\"{}\" reason=\"{}\"", sto.dir,
+                         store_opened.err().what, store_opened.err().reason());
+        ctx.exit_code = 1;
+        sh.stop_all();
+        return;
+    }
+    std::unique_ptr<store::shard_store> mailboxes = std::move(store_opened.value());
+    if (sh.id() == 0) warn_orphan_stores(cfg.data_dir, sh.count());
+    local_agent local(sh, *mailboxes, ctx.local_agents);
+    local.set_metrics(&metrics);
+    auto local_hook = io.add_turn_hook([l = &local]() noexcept { l->turn(); });
+
     net::registry reg(io, net::limits{cfg.max_connections, cfg.max_connections_per_ip}, sh.id());
 
     // Delivery: what recovery found, then every message once durable.
     delivery dlv(cfg, ctx.dir, *sp, sink, reg, io);
     dlv.set_metrics(&metrics);
+    dlv.set_local(&local, sh.count());
+    local.set_answer(
+        [](void* d, std::unique_ptr<local_request> req) noexcept {
+            static_cast<delivery*>(d)->local_answered(std::move(req));
+        },
+        &dlv);
     ctx.deliveries[sh.id()] = &dlv;
     sink.set_durable_message(
         [](void* d, uint64_t id, queue::envelope&& env, spool::recovered_message&& where) noexcept {
@@ -144,13 +183,17 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     io.run();
 
     dlv.stop();
+    local.set_answer(nullptr, nullptr);
     ctx.deliveries[sh.id()] = nullptr;
     sink.set_durable_message(nullptr, nullptr);
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
+    if (local.busy()) io.run_until_idle();
+    io.remove_turn_hook(local_hook);
     io.remove_turn_hook(hook);
     if (sink.sync_in_flight()) io.run_until_idle();
     (void)sp->sync_now();
+    (void)mailboxes->sync_now();
     if (sh.id() == 0) ::unlink(control_path.c_str());
     core::log::info("event=shard_stopped sessions={} messages={}", node.sessions_opened(), sink.messages_committed());
 }

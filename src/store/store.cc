@@ -107,11 +107,13 @@ core::result<std::unique_ptr<shard_store>> shard_store::open(const options& o) {
     std::unique_ptr<shard_store> s(new shard_store());
     s->_opts = o;
     s->_opts.segment_bytes = std::max<uint64_t>((o.segment_bytes + 4095) & ~uint64_t{4095}, 4096);
-    auto dir = spool::open_dir(o.dir, true);
+    if (o.read_only) s->_failed = EROFS;  // refuses mutations, quietly
+    auto dir = spool::open_dir(o.dir, !o.read_only);
     if (!dir) return dir.err();
-    if (auto r = spool::lock_dir(dir->get()); !r) return r.err();
+    if (!o.read_only)
+        if (auto r = spool::lock_dir(dir->get()); !r) return r.err();
     s->_dir_fd = dir->release();
-    auto mail = spool::open_dir(o.dir + "/mail", true);
+    auto mail = spool::open_dir(o.dir + "/mail", !o.read_only);
     if (!mail) return mail.err();
     s->_mail_dir_fd = mail->release();
     if (auto r = s->load(); !r) return r.err();
@@ -139,7 +141,7 @@ core::result<void> shard_store::load() {
     if (!seqs) return seqs.err();
     for (uint64_t seq : *seqs) {
         const bool newest = seq == seqs->back();
-        auto fd = spool::open_segment_file(_mail_dir_fd, seq, newest);
+        auto fd = spool::open_segment_file(_mail_dir_fd, seq, newest && !_opts.read_only);
         if (!fd) return fd.err();
         auto bytes = spool::file_bytes(fd->get());
         if (!bytes) return bytes.err();
@@ -147,7 +149,9 @@ core::result<void> shard_store::load() {
     }
     if (!seqs->empty()) _current = seqs->back();
 
-    int fd = ::openat(_dir_fd, "index.log", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int fd = _opts.read_only ? ::openat(_dir_fd, "index.log", O_RDONLY | O_CLOEXEC)
+                             : ::openat(_dir_fd, "index.log", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 && _opts.read_only && errno == ENOENT) return core::ok();
     if (fd < 0) return core::errno_error("open index.log");
     _index_fd = fd;
     auto bytes = spool::file_bytes(fd);
@@ -178,6 +182,7 @@ core::result<void> shard_store::load() {
             _report.torn_tail_bytes = nonzero;
         }
     }
+    if (_opts.read_only) return core::ok();
     if (_report.torn_tail_bytes) {
         if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0) return core::errno_error("cut index.log");
         if (auto r = spool::data_sync(fd); !r) return r.err();

@@ -112,6 +112,10 @@ def default_config(io: str, data_dir: Path, port: int) -> dict:
         "users": [{"name": u, "password": "{PLAIN}" + u, "display_name": f"User {u[-1]}",
                    "addresses": [f"{u}@{LOCAL_DOMAIN}"]} for u in USERS],
         "aliases": {f"postmaster@{LOCAL_DOMAIN}": [f"user1@{LOCAL_DOMAIN}"]},
+        # Local mail stays in the spool (Postfix's defer_transports), so the
+        # tests of reception and of the spool can read it there; the tests
+        # of local delivery set it to [].
+        "queue": {"defer_transports": ["local"]},
     }
 
 
@@ -553,6 +557,25 @@ class Server:
 
     def spool_files(self) -> list[Path]:
         return sorted((self.data_dir / "spool").glob("*/*.seg"))
+
+    def mailbox(self, user: str, folder: str = "INBOX") -> list[dict]:
+        """`posthorn mailbox list`: [{uid, size, date, flags}], [] without the folder."""
+        p = self.cli("mailbox", "list", user, folder, check=False)
+        if p.returncode != 0:
+            return []
+        out = []
+        for line in p.stdout.decode().splitlines()[1:]:
+            m = re.fullmatch(r"(\d+) (\d+) (\S+) \((.*)\)", line)
+            assert m, f"mailbox list line: {line!r}"
+            out.append({"uid": int(m.group(1)), "size": int(m.group(2)), "date": m.group(3),
+                        "flags": m.group(4).split()})
+        return out
+
+    def mailbox_cat(self, user: str, uid: int, folder: str = "INBOX") -> bytes:
+        return self.cli("mailbox", "cat", user, str(uid), folder).stdout
+
+    def mailbox_messages(self, user: str) -> list[bytes]:
+        return [self.mailbox_cat(user, m["uid"]) for m in self.mailbox(user)]
 
     # -- clients
     def client(self, **kw) -> SmtpClient:

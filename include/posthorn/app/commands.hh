@@ -12,6 +12,7 @@ int run_serve(const config& cfg);
 int run_check_config(const config& cfg);
 int run_queue(const config& cfg, const std::vector<std::string>& args);
 int run_spool(const config& cfg, const std::vector<std::string>& args);
+int run_mailbox(const config& cfg, const std::vector<std::string>& args);
 int run_mkpasswd();
 
 }  // namespace posthorn::app

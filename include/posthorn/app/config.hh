@@ -75,6 +75,11 @@ struct config {
     uint64_t lifetime_ms = 5ull * 24 * 3600 * 1000;
     uint32_t max_connections_per_destination = 20;
     uint64_t connection_cache_time_ms = 2000;  // an idle relay connection waits this long for more work
+    // [queue] defer_transports, as Postfix's: "local" and/or "smtp" hold
+    // those deliveries (the mail stays in the spool) until a restart
+    // without them; for maintenance, and for tests of the spool alone.
+    bool defer_local = false;
+    bool defer_smtp = false;
 
     std::string source = "embedded demo config";
 };

@@ -1,4 +1,4 @@
-// `posthorn mailbox list USER [FOLDER]` and `posthorn mailbox cat USER UID
+// `posthorn mailbox list USER [FOLDER]` and `posthorn mailbox cat USER UID|all
 // [FOLDER]`: read a user's mailbox from the store files, with or without a
 // running daemon (read-only: nothing is locked or changed). The user's
 // directory is found by looking in every shard's store, so a reader need
@@ -59,7 +59,7 @@ std::unique_ptr<store::shard_store> find_store(const config& cfg, const std::str
 int run_mailbox(const config& cfg, const std::vector<std::string>& args) {
     core::log::set_level(core::log::level::warn);  // the store's open line is noise here
     if (args.size() < 2 || (args[0] != "list" && args[0] != "cat") || (args[0] == "cat" && args.size() < 3)) {
-        std::fputs("usage: posthorn mailbox list USER [FOLDER] | mailbox cat USER UID [FOLDER]\n", stderr);
+        std::fputs("usage: posthorn mailbox list USER [FOLDER] | mailbox cat USER UID|all [FOLDER]\n", stderr);
         return 2;
     }
     const std::string user = directory::to_lower(args[1]);
@@ -86,6 +86,19 @@ int run_mailbox(const config& cfg, const std::vector<std::string>& args) {
         }
         return 0;
     }
+    std::string bytes;
+    if (args[2] == "all") {
+        // Every message, each after a line "uid N size S" (for scripts).
+        for (const store::message& m : f->messages) {
+            if (auto r = st->read(m, 0, m.size, bytes); !r) {
+                std::fprintf(stderr, "posthorn: read UID %u: %s\n", m.uid, r.err().reason());
+                return 1;
+            }
+            std::printf("uid %u size %zu\n", m.uid, bytes.size());
+            std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+        }
+        return 0;
+    }
     char* end = nullptr;
     unsigned long uid = std::strtoul(args[2].c_str(), &end, 10);
     const store::message* m = end && *end == '\0' ? f->find(static_cast<uint32_t>(uid)) : nullptr;
@@ -93,7 +106,6 @@ int run_mailbox(const config& cfg, const std::vector<std::string>& args) {
         std::fprintf(stderr, "posthorn: no UID %s in %s of %s\n", args[2].c_str(), f->name.c_str(), user.c_str());
         return 1;
     }
-    std::string bytes;
     if (auto r = st->read(*m, 0, m->size, bytes); !r) {
         std::fprintf(stderr, "posthorn: read: %s\n", r.err().reason());
         return 1;

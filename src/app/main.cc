@@ -22,7 +22,7 @@ void usage(FILE* out) {
         "  queue flush           ask the running daemon to retry deferred mail now\n"
         "  queue delete ID       ask the running daemon to drop a message (a tombstone)\n"
         "  mailbox list USER [FOLDER]     a user's messages: UID, size, date, flags\n"
-        "  mailbox cat USER UID [FOLDER]  print one message\n"
+        "  mailbox cat USER UID|all [FOLDER]  print one message (all: each after \"uid N size S\")\n"
         "  spool stat            segments, records and recovery counters\n"
         "  spool verify          check every record's checksum (exit 1 if any fails)\n"
         "  mkpasswd              read a password on stdin, print its crypt(3) hash\n"

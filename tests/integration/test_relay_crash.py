@@ -1,12 +1,15 @@
-"""Relaying survives kill -9: every message that got a 250 reaches the next
-hop after a restart; only messages in flight at the kill may arrive twice.
+"""Delivery survives kill -9: every message that got a 250 reaches its
+recipients after a restart — the next hop and the local mailboxes — and
+only deliveries in flight at the kill may happen twice.
 
-Each round: posthorn relays relay.test to an aiosmtpd sink; 8 smtplib
-clients stream messages; posthorn is killed with SIGKILL at a random moment
-while it both accepts and relays, then restarted on the same spool. The
-round waits until every acknowledged Message-ID is at the sink and reports
-the duplicates (those whose delivery was in flight). RELAY_CRASH_ROUNDS
-(default 2 per backend) sets the number of rounds.
+Each round: posthorn relays relay.test to an aiosmtpd sink and delivers
+example.test to its users' mailboxes (two shards: most local deliveries
+cross shards); 8 smtplib clients stream messages, each to one remote and
+one local recipient; posthorn is killed with SIGKILL at a random moment
+while it accepts, relays and stores, then restarted on the same data. The
+round waits until every acknowledged Message-ID is at the sink and in a
+mailbox, and reports duplicates (deliveries in flight) and losses (none
+allowed). RELAY_CRASH_ROUNDS (default 2 per backend) sets the rounds.
 """
 
 import os
@@ -33,10 +36,13 @@ def test_every_acknowledged_message_reaches_the_next_hop_after_sigkill(make_serv
     ctl = aiosmtpd_controller.Controller(sink, hostname="127.0.0.1", port=port)
     ctl.start()
     try:
-        srv = make_server(routes={"relay.test": f"127.0.0.1:{port}"}, queue={"retry": ["1s"], "lifetime": "1h"},
+        srv = make_server(routes={"relay.test": f"127.0.0.1:{port}"},
+                          queue={"retry": ["1s"], "lifetime": "1h", "defer_transports": []},
                           spool={"segment_bytes": 256 * 1024})
         sent, acked = _stream_and_kill(srv, rng, f"r{round_no}{io[0]}",
-                                       rcpts_for=lambda r: [f"rcpt{r.randrange(4)}@relay.test"], clients=8)
+                                       rcpts_for=lambda r: [f"rcpt{r.randrange(4)}@relay.test",
+                                                            f"user{r.randrange(1, 6)}@example.test"],
+                                       clients=8)
         assert acked, context + ": nothing acknowledged"
         srv.start()
 
@@ -46,14 +52,24 @@ def test_every_acknowledged_message_reaches_the_next_hop_after_sigkill(make_serv
         wait_for(lambda: set(acked) <= set(arrived()), timeout=60,
                  what=f"{context}: every acknowledged message at the sink")
         got = arrived()
+
+        def stored():
+            return [m.group(1).decode() for u in range(1, 6) for c in srv.mailbox_messages(f"user{u}")
+                    if (m := MID_RE.search(c))]
+        wait_for(lambda: set(acked) <= set(stored()), timeout=60,
+                 what=f"{context}: every acknowledged message in a mailbox")
+        wait_for(lambda: not srv.queue_list(), timeout=60, what=f"{context}: the spool empty")
+        local = stored()
         duplicates = len(got) - len(set(got))
-        phantom = set(got) - set(sent)
+        local_duplicates = len(local) - len(set(local))
+        phantom = (set(got) | set(local)) - set(sent)
         assert not phantom, f"{context}: messages nobody sent: {sorted(phantom)[:5]}"
-        print(f"{context}: {len(acked)} acknowledged, {len(set(got))} delivered, {duplicates} duplicates")
+        print(f"{context}: {len(acked)} acknowledged; relayed {len(set(got))}, {duplicates} duplicates; "
+              f"stored {len(set(local))}, {local_duplicates} duplicates; lost 0")
         # Duplicates only from deliveries in flight at the kill: a handful, never all.
-        assert duplicates <= 64, f"{context}: {duplicates} duplicates"
-        wait_for(lambda: not [e for e in srv.queue_list() if any(r.endswith("@relay.test") for r in e.rcpts)],
-                 timeout=60, what=f"{context}: the spool empty of relayed mail")
+        assert duplicates <= 64, f"{context}: {duplicates} duplicates at the sink"
+        assert local_duplicates <= 64, f"{context}: {local_duplicates} duplicates in mailboxes"
+        assert srv.cli("spool", "verify", check=False).returncode == 0
         # (the fixture stops it with SIGTERM and wants exit 0)
     finally:
         ctl.stop()

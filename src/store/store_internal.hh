@@ -1,0 +1,26 @@
+// Internals shared by the store's files (store.cc, store_load.cc): sizes
+// and a whole-buffer write.
+#pragma once
+
+#include "posthorn/core/result.hh"
+#include "spool/segment.hh"
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace posthorn::store::detail {
+
+inline constexpr uint64_t index_grow_bytes = 1ull << 20;
+inline constexpr size_t hash_window_bytes = 256 * 1024;
+inline constexpr size_t name_bytes_max = 255;
+// The index is rewritten at open past this size when most records are dead.
+inline constexpr uint64_t compact_min_bytes = 1ull << 20;
+
+inline core::result<void> pwrite_all(int fd, const char* p, size_t n, uint64_t off) {
+    iovec v{const_cast<char*>(p), n};
+    return spool::write_all(fd, &v, 1, off);
+}
+
+}  // namespace posthorn::store::detail

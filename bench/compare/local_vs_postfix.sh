@@ -315,7 +315,8 @@ run_target_posthorn() {
         fi
     done; done
     stop_posthorn
-    [[ -n $PH_DIR ]] && rm -rf --one-file-system "$PH_DIR"
+    # --keep keeps the last run's data_dir (posthorn mailbox list -c its config)
+    ((BENCH_KEEP == 0)) && [[ -n $PH_DIR ]] && rm -rf --one-file-system "$PH_DIR"
     ((RELAY_CHECK)) && stop_pid "$SINK_PID"
 }
 

@@ -345,9 +345,9 @@ title="Local delivery end to end: smtp-source -> MTA -> mailboxes ($STAMP)"
     echo "- clients: one smtp-source per user, the sessions split among them, one connection per message (HELO, no pipelining)"
     echo "- Postfix $(postconf -d -h mail_version 2>/dev/null): virtual(8) to Maildir, fsync on (queue files and Maildir deliveries; Postfix has no switch for it), virtual_destination_concurrency_limit 20 (default), in_flow_delay = 0s, process limits $((MAX_SESSIONS * 2 > 100 ? MAX_SESSIONS * 2 : 100)), no chroot; done = files in every Maildir new/; one warm-up run per cell, Maildirs emptied before every run"
     if ((RELAY_CHECK)); then
-        echo "- posthorn $(git -C "$REPO" describe --always --dirty 2>/dev/null): VALIDATION MODE, example.test relayed to smtp-sink (not local delivery); done = $COUNTER; durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}"
+        echo "- posthorn at $POSTHORN (script at $(git -C "$REPO" describe --always --dirty 2>/dev/null)): VALIDATION MODE, example.test relayed to smtp-sink (not local delivery); done = $COUNTER; durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}"
     else
-        echo "- posthorn $(git -C "$REPO" describe --always --dirty 2>/dev/null): local domain example.test, durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}; done = $COUNTER; restarted with an empty data_dir for every run"
+        echo "- posthorn at $POSTHORN (script at $(git -C "$REPO" describe --always --dirty 2>/dev/null)): local domain example.test, durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}; done = $COUNTER; restarted with an empty data_dir for every run"
     fi
     echo "- server CPU: user+system of the server's whole process tree from the start of a run until it is quiet again (Postfix: queue empty), per message"
     echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r); total $(($(date +%s) - T_START))s"

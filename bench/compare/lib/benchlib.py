@@ -19,11 +19,27 @@ answer on stdout and exits non-zero (with a message on stderr) on failure.
                                  processes outside the trees of the ROOT pids
                                  (kernel threads excluded)
   report RAW.tsv TITLE           the Markdown report of a smtp_vs_postfix run
+  metric PORT NAME               the value of NAME at http://127.0.0.1:PORT/metrics
+                                 (summed over label sets); exit 1 if absent
+  wait-maildir BASE N TIMEOUT    polls every 50 ms until the files in BASE/*/new
+                                 number at least N; prints "T_NS COUNT" (T_NS:
+                                 wall clock in ns when N was first seen);
+                                 exit 1 (last count on stdout) on TIMEOUT seconds
+                                 or after STALL seconds without progress
+  wait-metric PORT NAME N TIMEOUT
+                                 the same for a Prometheus counter: until NAME
+                                 reaches N
+  e2e-report RAW.tsv TITLE       the Markdown table of an end-to-end run
+                                 (local_vs_postfix): medians of msgs/s and CPU
+Environment: BENCH_STALL_S (60) for the wait-* commands.
 """
+import glob
 import os
 import socket
 import statistics
 import sys
+import time
+import urllib.request
 
 
 def die(msg):
@@ -282,6 +298,141 @@ def cmd_report(args):
     print("\n".join(out))
 
 
+# ---- end-to-end completion ---------------------------------------------------
+
+def metric_value(port, name):
+    """NAME's value (summed over its label sets) or None if posthorn does not
+    export it. Raises OSError if the endpoint does not answer."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode("utf-8", "replace")
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name):len(name) + 1] in (" ", "{")):
+            total += float(line.rsplit(None, 1)[1])
+            found = True
+    return int(total) if found else None
+
+
+def cmd_metric(args):
+    port, name = args[0], args[1]
+    try:
+        v = metric_value(port, name)
+    except OSError as e:
+        die(f"GET http://127.0.0.1:{port}/metrics: {e}")
+    if v is None:
+        die(f"no metric {name} at http://127.0.0.1:{port}/metrics")
+    print(v)
+
+
+def wait_count(count, target, timeout_s):
+    """Polls count() every 50 ms until it reaches target. Prints "T_NS COUNT"
+    with the wall-clock time the target was first seen; exit 1 on timeout or
+    when the count has not moved for BENCH_STALL_S seconds."""
+    stall_s = float(os.environ.get("BENCH_STALL_S", "60"))
+    start = time.monotonic()
+    last, last_change = -1, start
+    while True:
+        n = count()
+        now = time.monotonic()
+        if n >= target:
+            print(f"{time.time_ns()} {n}")
+            return
+        if n != last:
+            last, last_change = n, now
+        if now - start > timeout_s or now - last_change > stall_s:
+            print(f"{time.time_ns()} {n}")
+            why = "timeout" if now - start > timeout_s else f"no progress for {stall_s:.0f}s"
+            die(f"{n} of {target} after {now - start:.1f}s ({why})")
+        time.sleep(0.05)
+
+
+def cmd_wait_maildir(args):
+    base, target, timeout_s = args[0], int(args[1]), float(args[2])
+
+    def count():
+        n = 0
+        for d in glob.glob(os.path.join(base, "*", "new")):
+            try:
+                n += len(os.listdir(d))
+            except OSError:
+                pass
+        return n
+    wait_count(count, target, timeout_s)
+
+
+def cmd_wait_metric(args):
+    port, name, target, timeout_s = args[0], args[1], int(args[2]), float(args[3])
+
+    def count():
+        try:
+            v = metric_value(port, name)
+        except OSError as e:
+            die(f"GET http://127.0.0.1:{port}/metrics: {e}")
+        if v is None:
+            die(f"no metric {name} at http://127.0.0.1:{port}/metrics")
+        return v
+    wait_count(count, target, timeout_s)
+
+
+def cmd_e2e_report(args):
+    """RAW columns: target size sessions rep msgs secs msgs_per_s cpu_ticks
+    cpu_us_per_msg errors bg_cpu_pct. Medians over the numbered reps."""
+    raw, title = args[0], args[1]
+    with open(raw) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        all_rows = [dict(zip(header, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
+    rows = [r for r in all_rows if r["rep"].isdigit()]
+    cells = []
+    for r in all_rows:
+        if (r["size"], r["sessions"]) not in cells:
+            cells.append((r["size"], r["sessions"]))
+
+    def med(target, cell, field):
+        vals = [float(r[field]) for r in rows
+                if r["target"] == target and (r["size"], r["sessions"]) == cell
+                and r["errors"] == "0" and r.get(field) not in (None, "", "-")]
+        return (statistics.median(vals), len(vals)) if vals else (None, 0)
+
+    out = [f"# {title}", "",
+           "| size | sessions | Postfix msgs/s | posthorn msgs/s | posthorn/Postfix "
+           "| Postfix CPU µs/msg | posthorn CPU µs/msg | runs (Postfix, posthorn) |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for cell in cells:
+        pf, npf = med("postfix", cell, "msgs_per_s")
+        ph, nph = med("posthorn", cell, "msgs_per_s")
+        pfc, _ = med("postfix", cell, "cpu_us_per_msg")
+        phc, _ = med("posthorn", cell, "cpu_us_per_msg")
+        size = int(cell[0])
+        label = f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
+        out.append(f"| {label} | {cell[1]} | {fmt(pf)} | {fmt(ph)} | {ratio(ph, pf)} "
+                   f"| {fmt(pfc)} | {fmt(phc)} | {npf}, {nph} |")
+    out.append("")
+    bg = [(float(r["bg_cpu_pct"]), r) for r in rows if r.get("bg_cpu_pct") not in (None, "", "-")]
+    if bg:
+        vals = sorted(v for v, _ in bg)
+        noisy = [(v, r) for v, r in bg if v > 10]
+        out += ["## Other processes", "",
+                f"CPU used during a run by user processes other than the server and the clients "
+                f"(the machine may be shared), in % of one core: median "
+                f"{statistics.median(vals):.0f}, max {vals[-1]:.0f}; runs above 10 %: "
+                f"{len(noisy)} of {len(vals)}."]
+        for v, r in noisy[:20]:
+            out.append(f"- {r['target']} {r['size']} B x {r['sessions']} rep {r['rep']}: {v:.0f} %")
+        out.append("")
+    noisy_runs = sum(1 for r in all_rows if r["rep"] == "noisy")
+    if noisy_runs:
+        out += [f"{noisy_runs} run(s) were repeated because other processes used more than 25 % "
+                f"of a core (kept in the raw file as 'noisy').", ""]
+    errs = [r for r in all_rows if r.get("errors", "0") not in ("0", "")]
+    if errs:
+        out += ["## Runs with errors", ""]
+        for r in errs:
+            out.append(f"- {r['target']} {r['size']} B x {r['sessions']} rep {r['rep']}: "
+                       f"{r['msgs']} of the messages delivered, errors={r['errors']}")
+        out.append("")
+    print("\n".join(out))
+
+
 COMMANDS = {
     "free-port": cmd_free_port,
     "tree-ticks": cmd_tree_ticks,
@@ -291,6 +442,10 @@ COMMANDS = {
     "others": cmd_others,
     "pss": cmd_pss,
     "report": cmd_report,
+    "metric": cmd_metric,
+    "wait-maildir": cmd_wait_maildir,
+    "wait-metric": cmd_wait_metric,
+    "e2e-report": cmd_e2e_report,
 }
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <strings.h>
 #include <fmt/format.h>
 #include <mutex>
 #include <unordered_map>
@@ -97,6 +98,15 @@ bool literal(const std::string& host, endpoint& out) {
         return true;
     }
     return false;
+}
+
+// An RFC 5321 §4.1.3 address literal as a mail domain: "[192.0.2.1]",
+// "[IPv6:2001:db8::1]". Mail to it goes to that address, no MX.
+bool address_literal(const std::string& domain, endpoint& out) {
+    if (domain.size() < 3 || domain.front() != '[' || domain.back() != ']') return false;
+    std::string inner = domain.substr(1, domain.size() - 2);
+    if (inner.size() > 5 && strncasecmp(inner.c_str(), "ipv6:", 5) == 0) inner.erase(0, 5);
+    return literal(inner, out);
 }
 
 // Skips a (possibly compressed) name; the offset after it, or -1.
@@ -254,7 +264,7 @@ struct resolver::impl {
             cache.erase(it);
         }
         endpoint ep;
-        if (literal(l->name, ep)) {
+        if (literal(l->name, ep) || address_literal(l->name, ep)) {
             l->answer.hosts.push_back(mail_exchanger{0, l->name, {ep}});
             finish_addresses(l);
             return;

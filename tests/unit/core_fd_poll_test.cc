@@ -86,7 +86,7 @@ protected:
     template <typename F>
     void run_until(F done) {
         while (!done() && core::reactor::clock_ms() < guard_at_ms) {
-            core::timer_id tick = reactor->schedule_after(2, []() noexcept {});
+            core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 2, []() noexcept {});  // now_ms() is the turn start: stale here
             reactor->run_once(true);
             reactor->cancel(tick);
         }

@@ -206,10 +206,14 @@ protected:
     // Runs one lookup to its end.
     net::dns_answer mx_of(const std::string& domain, uint16_t port = 25) {
         std::optional<net::dns_answer> got;
-        dns->resolve_mx(domain, port, [&got](const net::dns_answer& ans) noexcept { got = ans; });
+        core::reactor* r = reactor.get();
+        dns->resolve_mx(domain, port, [&got, r](const net::dns_answer& ans) noexcept {
+            got = ans;
+            r->request_turn();  // this turn must not sleep: the loop below checks `got`
+        });
         EXPECT_FALSE(got) << "called back from inside resolve_mx";
         while (!got && core::reactor::clock_ms() < guard_at_ms) {
-            core::timer_id tick = reactor->schedule_after(5, []() noexcept {});
+            core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 5, []() noexcept {});  // now_ms() is the turn start: stale here
             reactor->run_once(true);
             reactor->cancel(tick);
         }
@@ -343,7 +347,7 @@ TEST_P(resolver_test, a_host_lookup_asks_for_addresses_only_and_takes_ip_literal
     dns->resolve_host("relay.host.test", 2600, [&got](const net::dns_answer& x) noexcept { got = x; });
     dns->resolve_host("127.0.0.9", 2601, [&lit](const net::dns_answer& x) noexcept { lit = x; });
     while ((!got || !lit) && core::reactor::clock_ms() < guard_at_ms) {
-        core::timer_id tick = reactor->schedule_after(5, []() noexcept {});
+        core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 5, []() noexcept {});  // now_ms() is the turn start: stale here
         reactor->run_once(true);
         reactor->cancel(tick);
     }
@@ -353,6 +357,17 @@ TEST_P(resolver_test, a_host_lookup_asks_for_addresses_only_and_takes_ip_literal
     EXPECT_EQ(server.queries("relay.host.test/15"), 0);
     ASSERT_EQ(lit->outcome, net::dns_outcome::ok);
     EXPECT_EQ(texts(lit->hosts[0]), (std::vector<std::string>{"127.0.0.9:2601"}));
+}
+
+TEST_P(resolver_test, an_address_literal_domain_is_delivered_to_that_address_without_dns) {
+    start();
+    net::dns_answer v4 = mx_of("[127.0.0.10]", 2602);
+    ASSERT_EQ(v4.outcome, net::dns_outcome::ok) << v4.text;
+    EXPECT_EQ(texts(v4.hosts[0]), (std::vector<std::string>{"127.0.0.10:2602"}));
+    net::dns_answer v6 = mx_of("[IPv6:::1]", 2603);
+    ASSERT_EQ(v6.outcome, net::dns_outcome::ok) << v6.text;
+    EXPECT_EQ(texts(v6.hosts[0]), (std::vector<std::string>{"[::1]:2603"}));
+    EXPECT_EQ(server.queries("[127.0.0.10]/15"), 0);
 }
 
 TEST_P(resolver_test, shutdown_with_lookups_in_flight_calls_nobody_and_frees_everything) {

@@ -16,7 +16,8 @@
 // Servers: resolver_options::servers ("addr:port") when given, else
 // /etc/resolv.conf (c-ares reads it, with its timeout and attempts).
 // Lookups are DNS only (no /etc/hosts, no search domains), as Postfix's
-// smtp_host_lookup = dns; an IP literal host needs no lookup.
+// smtp_host_lookup = dns; an IP literal host, or a mail domain that is an
+// address literal ("[192.0.2.1]", "[IPv6:...]"), needs no lookup.
 //
 // Threading: shard-local, not thread-safe; one per shard, on its reactor.
 // Callbacks: `done` always runs later from the loop, never inside the

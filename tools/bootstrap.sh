@@ -6,7 +6,8 @@ set -eu
 
 build_pkgs="g++ meson ninja-build pkg-config liburing-dev libmimalloc-dev libxxhash-dev libssl-dev
 libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
-test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix"
+test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix
+dnsmasq-base"
 
 case "${1:-all}" in
   build) wanted=$build_pkgs ;;
@@ -30,6 +31,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# dnsmasq-base, not dnsmasq: the binary for the MX tests' DNS server,
+# without a system service that would take port 53.
 # postfix (for the tests' smtp-sink peer): debconf "No configuration", so it
 # gets no main.cf, takes no port and starts no system instance.
 case " $missing " in

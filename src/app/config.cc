@@ -2,6 +2,7 @@
 // main thread; toml++ exceptions stay inside this file.
 #include "posthorn/app/config.hh"
 #include "posthorn/core/log.hh"
+#include "posthorn/net/resolver.hh"
 #include "posthorn/queue/retry.hh"
 
 #include <arpa/inet.h>
@@ -203,13 +204,17 @@ struct parser {
             std::vector<std::string> retry;
             std::vector<std::string> deferred;
             warn_unknown(*s, "queue", {"retry", "lifetime", "max_connections_per_destination", "connection_cache_time",
-                                       "defer_transports"});
+                                       "defer_transports", "mx_port"});
             if (!strings(*s, "queue", "defer_transports", deferred)) return false;
             for (const auto& t : deferred) {
                 if (t == "local") out.defer_local = true;
                 else if (t == "smtp") out.defer_smtp = true;
                 else return fail("queue.defer_transports", "unknown transport \"" + t + "\" (local, smtp)");
             }
+            uint32_t mx_port = out.mx_port;
+            if (!num(*s, "queue", "mx_port", mx_port)) return false;
+            if (mx_port < 1 || mx_port > 65535) return fail("queue.mx_port", "must be a port from 1 to 65535");
+            out.mx_port = static_cast<uint16_t>(mx_port);
             if (!strings(*s, "queue", "retry", retry) || !duration(*s, "queue", "lifetime", out.lifetime_ms) ||
                 !duration(*s, "queue", "connection_cache_time", out.connection_cache_time_ms) ||
                 !num(*s, "queue", "max_connections_per_destination", out.max_connections_per_destination))
@@ -222,6 +227,17 @@ struct parser {
                 if (!parse_duration_ms(r, ms)) return fail("queue.retry", "bad duration \"" + r + "\"");
                 out.retry_ms.push_back(ms);
             }
+        }
+        if (auto* s = section("dns")) {
+            warn_unknown(*s, "dns", {"servers", "timeout", "attempts"});
+            if (!strings(*s, "dns", "servers", out.dns_servers) || !duration(*s, "dns", "timeout", out.dns_timeout_ms) ||
+                !num(*s, "dns", "attempts", out.dns_attempts))
+                return false;
+            for (const auto& server : out.dns_servers)
+                if (!net::dns_servers_csv({server}))
+                    return fail("dns.servers", "bad server \"" + server + "\" (want an address and a port, \"127.0.0.1:53\")");
+            if (out.dns_timeout_ms > 0 && out.dns_timeout_ms < 10) return fail("dns.timeout", "must be at least 10ms");
+            if (out.dns_attempts > 10) return fail("dns.attempts", "must be at most 10");
         }
         return true;
     }

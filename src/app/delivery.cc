@@ -45,6 +45,7 @@ struct delivery::relay {
     queue::item_id current = 0;
     std::vector<proto::smtp::out_recipient> to;
     bool ready_once = false;
+    uint32_t candidate = 0;  // which of the destination's addresses (relay_hops)
     bool idle = false;  // connected, waiting for work (in _idle)
     explicit relay(const proto::smtp::client_config& c) : client(c) {}
 };
@@ -53,7 +54,8 @@ delivery::delivery(const config& cfg, const directory::snapshot& dir, spool::sha
                    net::registry& reg, core::reactor& io)
     : _cfg(cfg), _dir(dir), _spool(spool), _sink(sink), _reg(reg), _io(io),
       _sched(queue::destination_limits{cfg.max_connections_per_destination,
-                                       std::min<uint32_t>(5, cfg.max_connections_per_destination)}) {
+                                       std::min<uint32_t>(5, cfg.max_connections_per_destination)}),
+      _next_hops(cfg, io, [this](queue::destination_id d, const net::dns_answer& a) noexcept { on_resolved(d, a); }) {
     for (const auto& [domain, target] : cfg.routes) {
         if (auto r = _routes.add(domain, target); !r)
             core::log::error("event=route_invalid domain={} target=\"{}\" reason=\"{}\"", domain, target, r.err().what);
@@ -69,6 +71,7 @@ delivery::~delivery() {
 
 void delivery::stop() noexcept {
     _stopped = true;
+    _next_hops.shutdown();
     if (_publish_timer) _io.cancel(_publish_timer);
     if (_timer) _io.cancel(_timer);
     _publish_timer = {};
@@ -224,10 +227,6 @@ void delivery::route_recipients(uint64_t id, message& m) {
                     continue;
                 }
                 user = r.owner->name;
-            } else if (hop.how != queue::next_hop::kind::host) {
-                m.held_part[i] = 1;
-                held_why = "MX lookups are not built yet";
-                continue;
             }
             queue::destination_id d = _sched.destination(hop.key());
             if (_hops.size() <= d) _hops.resize(d + 1);
@@ -292,7 +291,8 @@ void delivery::pump() noexcept {
         queue::ready_queue& q = _sched.at(d);
         // Enough connections for the waiting items, within the budget; a
         // connection not greeted yet will take one item when it is.
-        while (q.can_open() && connecting(d) < q.waiting()) open_connection(d);
+        while (q.can_open() && connecting(d) < q.waiting())
+            if (!open_connection(d)) break;  // a lookup runs, or the items were deferred
     }
     // Scheduled items need the timer also while others are being sent.
     if (uint64_t due = _sched.next_due_ms(); due != queue::scheduler::no_due)
@@ -380,33 +380,6 @@ uint32_t& delivery::connecting(queue::destination_id d) {
     return _connecting[d];
 }
 
-void delivery::open_connection(queue::destination_id d) noexcept {
-    queue::ready_queue& q = _sched.at(d);
-    const queue::host_port& hp = _hops[d].target;
-    std::string text = hp.host.find(':') == std::string::npos ? fmt::format("{}:{}", hp.host, hp.port)
-                                                              : fmt::format("[{}]:{}", hp.host, hp.port);
-    auto ep = net::parse_endpoint(text);
-    core::result<net::connection*> c = ep ? core::result<net::connection*>(core::error{}) : ep.err();
-    if (ep) {
-        _opening = d;
-        q.connection_opened();  // before connect(): on_open runs inside it
-        ++connecting(d);
-        c = _reg.connect(*ep, *this);
-        if (!c) {
-            q.connection_closed();
-            --connecting(d);
-        }
-    }
-    if (c) return;
-    // Nothing to connect to now (a host name needs DNS, not built yet; or
-    // the socket call failed): every waiting item of the destination waits
-    // for a retry.
-    core::log::warn("event=relay_connect_failed dest={} reason=\"{}\"", q.name(),
-                    ep ? c.err().reason() : "host names need DNS (not built yet): use an address");
-    q.on_transient_failure();
-    defer_destination(d, proto::smtp::reply{0, ep ? std::string(c.err().reason()) : std::string("no address for the host")});
-}
-
 // The destination is down: every item waiting for it waits for a retry.
 void delivery::defer_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept {
     std::vector<queue::item_id> drained;
@@ -426,6 +399,7 @@ void delivery::on_open(net::connection& c) noexcept {
     auto r = std::make_unique<relay>(cc);
     r->conn = &c;
     r->dest = _opening;
+    r->candidate = _opening_candidate;
     c.set_context(r.get());
     c.set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.command_timeout_ms, UINT32_MAX)));
     _relays.emplace(c.id(), std::move(r));
@@ -720,19 +694,30 @@ void delivery::on_close(net::connection& c) noexcept {
         r->client.connection_lost();
         finish_item(*r, r->client.rcpt_replies());
     }
+    bool try_next = false;
+    const queue::destination_id dest = r->dest;
+    const uint32_t next = r->candidate + 1;
+    std::string why;
     if (!r->ready_once) {
         // Never got a greeting: refused, unreachable, timed out, or a bad
-        // greeting. The destination is down: its waiting items wait for a retry.
+        // greeting. The next exchanger or address is tried (RFC 5321 §5.1);
+        // once none is left, the waiting items wait for a retry.
         --connecting(r->dest);
-        q.on_transient_failure();
         if (c.reason() == net::close_reason::error)
-            core::log::warn("event=relay_connect_failed dest={} errno={}", q.name(), -c.close_error());
-        defer_destination(r->dest, proto::smtp::reply{0, c.close_error() ? std::string(std::strerror(-c.close_error()))
-                                                                          : std::string("connection closed")});
+            core::log::warn("event=relay_connect_failed dest={} peer={} errno={}", q.name(), c.peer_address(),
+                            -c.close_error());
+        why = c.close_error() ? std::string(std::strerror(-c.close_error())) : std::string("connection closed");
+        try_next = true;
     }
     q.connection_closed();
     _relays.erase(c.id());
     if (_metrics) _metrics->relay_connections.fetch_sub(1, std::memory_order_relaxed);
+    if (try_next && _stopped) {
+        q.on_transient_failure();
+        defer_destination(dest, proto::smtp::reply{0, why});
+    } else if (try_next) {
+        open_connection(dest, next, why);
+    }
     pump();
 }
 

@@ -13,8 +13,11 @@
 // Local recipients go, grouped per owner shard, to the local agent
 // (local_agent.hh), which answers once the mailbox store made them durable.
 //
-// Not built yet (the recipients wait in the spool, logged once): DNS MX
-// lookups; static [routes] work.
+// Next hops: [routes] (an address, or a host name's A/AAAA), else the
+// domain's MX exchangers by preference (relay_hops, net::resolver); the
+// next exchanger/address is tried when a connection fails or its greeting
+// is not 2xx, and the item waits for a retry once all have failed. A null
+// MX, NXDOMAIN or no address bounces at once; a failed lookup retries.
 //
 // Threading: shard-local, not thread-safe.
 // Limits: max_connections_per_destination; one message per transaction
@@ -35,6 +38,7 @@
 #include "posthorn/spool.hh"
 #include "local_agent.hh"
 #include "metrics.hh"
+#include "relay_hops.hh"
 #include "spool_sink.hh"
 
 #include <cstdint>
@@ -81,7 +85,7 @@ public:
 private:
     // An envelope recipient is done once every address it expands to
     // ([aliases], recursively) is delivered or bounced; `held` when some of
-    // them cannot be delivered by what is built yet (local, MX).
+    // them cannot be delivered by what is built yet (local).
     enum class rcpt_state : uint8_t { waiting, held, done };
     struct message {
         queue::envelope env;
@@ -112,8 +116,16 @@ private:
     void route_recipients(uint64_t id, message& m);
     void pump() noexcept;
     void arm_timer(uint64_t sleep_ms) noexcept;
-    void open_connection(queue::destination_id d) noexcept;
     void dispatch_local(queue::destination_id d) noexcept;
+    // Opens a connection to the destination's index-th candidate address,
+    // or the next one that takes a socket; false when none opened (a
+    // lookup is running, or every candidate failed: the items were
+    // deferred with last_error). relay_hops.cc.
+    bool open_connection(queue::destination_id d, uint32_t index = 0,
+                         std::string_view last_error = "no address") noexcept;
+    void on_resolved(queue::destination_id d, const net::dns_answer& answer) noexcept;
+    // Every item waiting for d bounces with `why` (a null MX, NXDOMAIN).
+    void bounce_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept;
     proto::smtp::client_event next_transaction(relay& r) noexcept;
     void handle(relay& r, proto::smtp::client_event ev) noexcept;
     proto::smtp::client_event send_body(relay& r) noexcept;
@@ -151,6 +163,8 @@ private:
     std::vector<uint32_t> _connecting;  // by destination: connections not greeted yet
     std::vector<std::vector<relay*>> _idle;  // by destination: connected, no work
     queue::destination_id _opening = 0;  // for on_open, inside registry::connect
+    uint32_t _opening_candidate = 0;     // which of the destination's addresses
+    relay_hops _next_hops;
     std::unordered_map<uint64_t, std::unique_ptr<relay>> _relays;  // connection id -> relay
     core::timer_id _timer;
     core::timer_id _publish_timer;

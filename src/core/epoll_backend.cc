@@ -4,7 +4,9 @@
 // from the pool (a read shorter than the chunk means drained: no extra read
 // to see EAGAIN); sends write directly and wait for EPOLLOUT only on EAGAIN;
 // fdatasync runs synchronously (its callback still runs later, from the
-// loop); timers are the reactor's heap, through epoll_wait's timeout.
+// loop); timers are the reactor's heap, through epoll_wait's timeout. An
+// fd_poll is an EPOLLONESHOT registration, kept between waits (re-armed with
+// EPOLL_CTL_MOD) and removed by poll_cancel(), before the owner closes the fd.
 //
 // Threading: the reactor's thread only.
 // Limits: at most epoll_events_max events and read_rounds_max reads per
@@ -17,6 +19,7 @@
 #include "core/io_backend.hh"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,7 +32,7 @@ namespace posthorn::core {
 
 namespace {
 
-enum tag : uint64_t { tag_stream = 1, tag_acceptor = 2, tag_wake = 3 };
+enum tag : uint64_t { tag_stream = 1, tag_acceptor = 2, tag_wake = 3, tag_poll = 4 };
 constexpr uint64_t tag_mask = 7;
 constexpr int read_rounds_max = 8;
 constexpr int accepts_per_event_max = 64;
@@ -59,6 +62,8 @@ public:
     void stream_close(stream& s) noexcept override;
     result<void> acceptor_open(acceptor& a) noexcept override;
     void acceptor_close(acceptor& a) noexcept override;
+    void poll_arm(fd_poll& p) noexcept override;
+    void poll_cancel(fd_poll& p) noexcept override;
 
 private:
     struct fsync_done {
@@ -71,6 +76,8 @@ private:
     bool write_some(stream& s) noexcept;
     void on_acceptor_event(acceptor& a) noexcept;
     void pause_accepting(acceptor& a) noexcept;
+    void on_poll_event(fd_poll& p, uint32_t events) noexcept;
+    static void on_poll_work(void* ctx) noexcept;
     static void on_stream_work(void* ctx) noexcept;
     static void on_fsync_task(void* ctx) noexcept;
 
@@ -127,6 +134,7 @@ void epoll_backend::dispatch() noexcept {
         case tag_stream: on_stream_event(*reinterpret_cast<stream*>(data & ~tag_mask), events); break;
         case tag_acceptor: on_acceptor_event(*reinterpret_cast<acceptor*>(data & ~tag_mask)); break;
         case tag_wake: _r.drain_wake_fd(); break;
+        case tag_poll: on_poll_event(*reinterpret_cast<fd_poll*>(data & ~tag_mask), events); break;
         default: panic(__FILE__, __LINE__, "epoll: event with an unknown tag");
         }
     }
@@ -158,6 +166,59 @@ void epoll_backend::on_fsync_task(void* ctx) noexcept {
             f.done(ok());
     }
     self->_fsyncs_running.clear();
+}
+
+// --- fd polls ----------------------------------------------------------------
+
+void epoll_backend::poll_arm(fd_poll& p) noexcept {
+    p.work.set(&epoll_backend::on_poll_work, &p);
+    epoll_event ev{};
+    ev.events = EPOLLONESHOT;
+    if (p.events & POLLIN) ev.events |= EPOLLIN;
+    if (p.events & POLLOUT) ev.events |= EPOLLOUT;
+    ev.data.u64 = reinterpret_cast<uint64_t>(&p) | tag_poll;
+    // Kept registered between waits; it is gone if the fd was closed
+    // meanwhile (ENOENT), or there already (EEXIST): try the other.
+    int op = (p.flags & pf_registered) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = ::epoll_ctl(_epfd, op, p.fd, &ev);
+    if (rc < 0 && (errno == ENOENT || errno == EEXIST)) {
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        rc = ::epoll_ctl(_epfd, op, p.fd, &ev);
+    }
+    if (rc < 0) {
+        p.flags &= ~pf_registered;
+        p.result = -errno;
+        p.flags |= pf_notify;  // reported from the loop, not from inside this call
+        _r.post(p.work);
+        return;
+    }
+    p.flags |= pf_armed | pf_registered;
+}
+
+void epoll_backend::on_poll_event(fd_poll& p, uint32_t events) noexcept {
+    // Stale: cancelled earlier in this batch (its on_poll is a task away).
+    if (!(p.flags & pf_armed)) return;
+    p.flags &= ~pf_armed;
+    int ready = static_cast<int>(events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP));
+    static_assert(EPOLLIN == POLLIN && EPOLLOUT == POLLOUT && EPOLLERR == POLLERR && EPOLLHUP == POLLHUP);
+    p.handler->on_poll(ready);  // the owner may free p now
+}
+
+void epoll_backend::poll_cancel(fd_poll& p) noexcept {
+    if (p.flags & pf_registered) ::epoll_ctl(_epfd, EPOLL_CTL_DEL, p.fd, nullptr);
+    p.flags &= ~pf_registered;
+    if (!(p.flags & pf_armed)) return;  // idle, or an error already due: nothing more
+    p.flags &= ~pf_armed;
+    p.result = -ECANCELED;
+    p.flags |= pf_notify;
+    _r.post(p.work);
+}
+
+void epoll_backend::on_poll_work(void* ctx) noexcept {
+    auto& p = *static_cast<fd_poll*>(ctx);
+    if (!(p.flags & pf_notify)) return;
+    p.flags &= ~pf_notify;
+    p.handler->on_poll(p.result);  // the owner may free p now
 }
 
 // --- streams -----------------------------------------------------------------

@@ -40,6 +40,15 @@ enum acceptor_flag : uint32_t {
     af_notify_closed = 1u << 3,
 };
 
+// fd_poll::flags bits, shared by both backends.
+enum poll_flag : uint32_t {
+    pf_armed = 1u << 0,       // a wait is in the kernel (io_uring) / enabled in the set (epoll)
+    pf_notify = 1u << 1,      // epoll: on_poll(result) is due from the work task
+    pf_cancelling = 1u << 2,  // io_uring: a cancel for the wait was submitted
+    pf_registered = 1u << 3,  // epoll: the fd is in the epoll set (EPOLLONESHOT)
+};
+static_assert(fd_poll::busy_mask == (pf_armed | pf_notify), "fd_poll::busy() must match the backends' flags");
+
 inline constexpr uint64_t accept_backoff_ms = 100;
 
 // An acceptor's work task, the same on both backends: tells the handler its
@@ -73,6 +82,8 @@ public:
     virtual void stream_close(stream& s) noexcept = 0;
     virtual result<void> acceptor_open(acceptor& a) noexcept = 0;
     virtual void acceptor_close(acceptor& a) noexcept = 0;
+    virtual void poll_arm(fd_poll& p) noexcept = 0;
+    virtual void poll_cancel(fd_poll& p) noexcept = 0;
 };
 
 result<std::unique_ptr<io_backend>> make_uring_backend(reactor& r, const reactor_config& config);

@@ -212,4 +212,18 @@ result<void> reactor::acceptor_open(acceptor& a, int fd, acceptor_handler& h) no
 
 void reactor::acceptor_close(acceptor& a) noexcept { _backend->acceptor_close(a); }
 
+void reactor::poll_arm(fd_poll& p, int fd, uint32_t events, poll_handler& h) noexcept {
+    PH_ASSERT(fd >= 0 && !p.busy() && events != 0);
+    // A poll keeps its epoll registration between waits on the same fd;
+    // another fd needs a poll_cancel() first.
+    PH_ASSERT(p.fd == fd || !(p.flags & pf_registered));
+    p.fd = fd;
+    p.handler = &h;
+    p.events = events;
+    p.result = 0;
+    _backend->poll_arm(p);
+}
+
+void reactor::poll_cancel(fd_poll& p) noexcept { _backend->poll_cancel(p); }
+
 }  // namespace posthorn::core

@@ -12,7 +12,9 @@
 // buffers (ENOBUFS) is armed again once chunks have come back.
 // Limits: ring_chunks <= 32768 and buffer ids are 16 bits, so the pool may
 // hold at most 65536 chunks. Completions are routed by user_data: a tagged
-// pointer to the stream / acceptor, or an fdatasync slot index.
+// pointer to the stream / acceptor / fd_poll, or an fdatasync slot index.
+// An fd_poll is one single-shot IORING_OP_POLL_ADD, cancelled by its
+// user_data (the descriptor may already be closed and its number reused).
 #include "posthorn/core/log.hh"
 #include "posthorn/core/panic.hh"
 
@@ -30,7 +32,7 @@ namespace posthorn::core {
 
 namespace {
 
-enum tag : uint64_t { tag_recv = 1, tag_send = 2, tag_accept = 3, tag_fsync = 4, tag_internal = 5 };
+enum tag : uint64_t { tag_recv = 1, tag_send = 2, tag_accept = 3, tag_fsync = 4, tag_internal = 5, tag_poll = 6 };
 constexpr uint64_t tag_mask = 7;
 constexpr uint64_t ud_timeout = (0 << 3) | tag_internal;
 constexpr uint64_t ud_ignore = (1 << 3) | tag_internal;  // cancels, timeout updates
@@ -64,6 +66,8 @@ public:
     void stream_close(stream& s) noexcept override;
     result<void> acceptor_open(acceptor& a) noexcept override;
     void acceptor_close(acceptor& a) noexcept override;
+    void poll_arm(fd_poll& p) noexcept override;
+    void poll_cancel(fd_poll& p) noexcept override;
 
 private:
     io_uring_sqe* get_sqe() noexcept;
@@ -72,6 +76,7 @@ private:
     void on_send(stream& s, int res) noexcept;
     void on_accept(acceptor& a, int res, uint32_t flags) noexcept;
     void on_fsync(uint32_t slot, int res) noexcept;
+    void on_poll(fd_poll& p, int res) noexcept;
     void arm_recv(stream& s) noexcept;
     void maybe_rearm(stream& s) noexcept;
     void submit_send(stream& s, bool poll_first) noexcept;
@@ -298,6 +303,7 @@ void uring_backend::handle(uint64_t ud, int res, uint32_t flags) noexcept {
     case tag_send: on_send(*untag<stream>(ud), res); return;
     case tag_accept: on_accept(*untag<acceptor>(ud), res, flags); return;
     case tag_fsync: on_fsync(static_cast<uint32_t>(ud >> 3), res); return;
+    case tag_poll: on_poll(*untag<fd_poll>(ud), res); return;
     case tag_internal:
         if (ud == ud_timeout) {
             _timeout_armed = false;
@@ -339,6 +345,33 @@ void uring_backend::on_fsync(uint32_t slot, int res) noexcept {
         done(error{-res, "fdatasync"});
     else
         done(ok());
+}
+
+// --- fd polls ----------------------------------------------------------------
+
+void uring_backend::poll_arm(fd_poll& p) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, p.fd, p.events);
+    sqe->user_data = tagged(&p, tag_poll);
+    p.flags |= pf_armed;
+    ++_inflight;
+}
+
+void uring_backend::poll_cancel(fd_poll& p) noexcept {
+    if (!(p.flags & pf_armed) || (p.flags & pf_cancelling)) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, tagged(&p, tag_poll), 0);
+    sqe->user_data = ud_ignore;
+    p.flags |= pf_cancelling;
+}
+
+void uring_backend::on_poll(fd_poll& p, int res) noexcept {
+    --_inflight;
+    // A wait that became ready while its cancel was on the way still ends
+    // as cancelled: the owner has said it no longer cares.
+    if (p.flags & pf_cancelling) res = -ECANCELED;
+    p.flags &= ~(pf_armed | pf_cancelling);
+    p.handler->on_poll(res);  // the owner may free p now
 }
 
 // --- streams -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TIMEOUT_S, Server, _finish, strip_received
+from conftest import REPO, TIMEOUT_S, Server, _finish, free_port, strip_received
 
 TRANSCRIPTS = sorted((REPO / "tests" / "transcripts").glob("*.txt"))
 CUTS = [1, 2, 5, 10, 100, 0]   # 0: the whole stream in one write
@@ -113,7 +113,13 @@ class Transcript:
                 return {}, f"unknown setting @{key}"
         aliases = {"postmaster@example.test": ["user1@example.test"],
                    "staff@example.test": ["user1@example.test", "user2@example.test"]}
-        return {"smtp": smtp, "aliases": aliases, "server": {"shards": 1}}, None
+        # Relayed mail must stay in the spool for the content check: every
+        # other .test domain goes to a loopback port nobody listens on and is
+        # retried in an hour (without a route it would go to DNS, and the
+        # machine's resolver might bounce it at once).
+        routes = {".test": f"127.0.0.1:{free_port()}"}
+        queue = {"retry": ["1h"], "lifetime": "1d"}
+        return {"smtp": smtp, "aliases": aliases, "server": {"shards": 1}, "routes": routes, "queue": queue}, None
 
 
 def _id(p: Path) -> str:

@@ -32,6 +32,32 @@ TEST(app_config, a_bad_value_names_its_key) {
     EXPECT_NE(msg.find("t.toml:1"), std::string::npos) << msg;
 }
 
+TEST(app_config, dns_servers_and_the_mx_port_parse_and_bad_ones_name_their_key) {
+    const std::string base = "[domains]\nlocal=[\"a.test\"]\n";
+    config c;
+    std::string msg;
+    ASSERT_TRUE(parse_config(base, "t.toml", c, msg)) << msg;
+    EXPECT_TRUE(c.dns_servers.empty());  // /etc/resolv.conf
+    EXPECT_EQ(c.mx_port, 25);
+    ASSERT_TRUE(parse_config(base + "[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\", \"10.0.0.1\"]\n"
+                                    "timeout = \"2s\"\nattempts = 2\n[queue]\nmx_port = 2525\n",
+                             "t.toml", c, msg))
+        << msg;
+    EXPECT_EQ(c.dns_servers, (std::vector<std::string>{"127.0.0.1:5353", "[::1]:53", "10.0.0.1"}));
+    EXPECT_EQ(c.dns_timeout_ms, 2000u);
+    EXPECT_EQ(c.dns_attempts, 2u);
+    EXPECT_EQ(c.mx_port, 2525);
+    config d;
+    EXPECT_FALSE(parse_config(base + "[dns]\nservers = [\"ns.example.test:53\"]\n", "t.toml", d, msg));
+    EXPECT_NE(msg.find("dns.servers"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[dns]\nservers = \"127.0.0.1\"\n", "t.toml", d, msg));
+    EXPECT_NE(msg.find("dns.servers"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[queue]\nmx_port = 70000\n", "t.toml", d, msg));
+    EXPECT_NE(msg.find("queue.mx_port"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[queue]\nmx_port = 0\n", "t.toml", d, msg));
+    EXPECT_NE(msg.find("queue.mx_port"), std::string::npos) << msg;
+}
+
 TEST(app_config, durations_take_units) {
     uint64_t ms = 0;
     EXPECT_TRUE(parse_duration_ms("250ms", ms));

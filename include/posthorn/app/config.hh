@@ -80,6 +80,13 @@ struct config {
     // without them; for maintenance, and for tests of the spool alone.
     bool defer_local = false;
     bool defer_smtp = false;
+    // The port MX (and implicit-MX) deliveries connect to: 25. Another port
+    // is for tests and labs, where the next hop is not on port 25.
+    uint16_t mx_port = 25;
+    // [dns]: resolvers for MX and host lookups.
+    std::vector<std::string> dns_servers;   // "addr:port"; empty = /etc/resolv.conf
+    uint64_t dns_timeout_ms = 0;            // per try; 0 = resolv.conf / c-ares default
+    uint32_t dns_attempts = 0;              // tries per server; 0 = default
 
     std::string source = "embedded demo config";
 };

@@ -22,6 +22,7 @@
 
 #include "posthorn/core/callback.hh"
 #include "posthorn/core/chunk.hh"
+#include "posthorn/core/fd_poll.hh"
 #include "posthorn/core/result.hh"
 #include "posthorn/core/stream.hh"
 #include "posthorn/core/task.hh"
@@ -120,6 +121,13 @@ public:
     void stream_close(stream& s) noexcept;  // cancels, closes the fd; on_stream_closed() follows
     result<void> acceptor_open(acceptor& a, int fd, acceptor_handler& h) noexcept;
     void acceptor_close(acceptor& a) noexcept;
+
+    // One-shot readiness of a descriptor the caller owns (core/fd_poll.hh):
+    // on_poll() once when fd has one of `events` (POLLIN | POLLOUT), or an
+    // error. Not while p.busy(). Cancel before closing fd: the reactor then
+    // forgets it (io_uring: the wait holds the file until it ends).
+    void poll_arm(fd_poll& p, int fd, uint32_t events, poll_handler& h) noexcept;
+    void poll_cancel(fd_poll& p) noexcept;
 
 private:
     friend class uring_backend;

@@ -14,6 +14,7 @@
 #include "spool_sink.hh"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -30,6 +31,11 @@ struct serve_context {
     delivery_table deliveries{};  // slot i: written and read by shard i only
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
     std::atomic<int> exit_code{0};
+    // Each shard's spool outlives every shard's loop: an owner shard may
+    // still be copying a message out of another shard's spool files when
+    // that shard stops. Slot i is written by shard i at its end; the main
+    // thread destroys them once every shard thread has ended.
+    std::array<std::unique_ptr<spool::shard_spool>, 256> spools{};
 };
 
 uint64_t monotonic_us() {
@@ -193,6 +199,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     io.remove_turn_hook(hook);
     if (sink.sync_in_flight()) io.run_until_idle();
     (void)sp->sync_now();
+    ctx.spools[sh.id()] = std::move(sp);
     (void)mailboxes->sync_now();
     if (sh.id() == 0) ::unlink(control_path.c_str());
     core::log::info("event=shard_stopped sessions={} messages={}", node.sessions_opened(), sink.messages_committed());

@@ -9,13 +9,15 @@ queued for the local sender, a refused connection is retried, and one
 connection carries many messages. Big messages: 20 MiB with dots placed at,
 around and across the relay's read-window boundaries arrives byte-exact,
 and relaying 100 MiB leaves posthorn's peak RSS far below the message size
-(the body streams from the spool a window at a time).
+(the body streams from the spool a window at a time); a message deleted
+while its body is on the wire is cut off without the terminator.
 """
 
 from __future__ import annotations
 
 import email
 import random
+import socket
 import threading
 import time
 
@@ -356,3 +358,70 @@ def test_relaying_a_100_mib_message_keeps_posthorns_memory_bounded(make_server, 
     print(f"VmRSS before {rss0} KiB, sampled peak {peak[0]} KiB, VmHWM {hwm0} -> {hwm1} KiB "
           f"(+{growth_mib:.1f} MiB) for a {len(message) >> 20} MiB message")
     assert growth_mib < 64, f"peak RSS grew by {growth_mib:.1f} MiB relaying {len(message) >> 20} MiB"
+
+
+class SlowSink(threading.Thread):
+    """One SMTP session by hand whose DATA is read slowly (64 KiB per 10 ms),
+    so a big body stays on the wire for seconds."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.body_bytes = 0
+        self.terminated = False
+        self.started = threading.Event()   # some body bytes arrived
+        self.over = threading.Event()      # the peer closed, or the terminator came
+
+    def run(self):
+        conn, _ = self.listener.accept()
+        conn.settimeout(60)
+        with conn:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 slow ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    break
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-slow\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go ahead\r\n")
+                    tail = b""
+                    while True:
+                        chunk = f.read1(65536)
+                        if not chunk:
+                            break
+                        self.body_bytes += len(chunk)
+                        tail = (tail + chunk)[-5:]
+                        if self.body_bytes > 1 << 20:
+                            self.started.set()
+                        if tail == b"\r\n.\r\n":
+                            self.terminated = True
+                            conn.sendall(b"250 ok\r\n")
+                            break
+                        time.sleep(0.01)
+                    break
+                elif verb == b"QUIT":
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        self.over.set()
+
+
+def test_a_message_deleted_while_its_body_is_on_the_wire_is_cut_off_without_the_terminator(make_server):
+    slow = SlowSink()
+    slow.start()
+    server = relay_server(make_server, slow.port, smtp={"max_message_size": BIG_MAX}, server={"shards": 1})
+    line = b"." + b"d" * 76 + b"\r\n" + (b"e" * 77 + b"\r\n") * 9
+    message = make_message(unique_id("cut"), line * (40 * 1024 * 1024 // len(line)))
+    qid = server.send(message, rcpts=["slow@relay.test"])
+    assert slow.started.wait(60), "no body bytes at the slow sink"
+    server.cli("queue", "delete", qid)
+    assert slow.over.wait(60), "the relay connection neither ended nor finished"
+    assert not slow.terminated, "a deleted message must not be completed at the peer"
+    assert slow.body_bytes < len(message)
+    assert server.alive()
+    wait_for(lambda: qid not in {e.id for e in server.queue_list()}, what="the message gone from the queue")
+    assert server.spool_verify().returncode == 0

@@ -36,7 +36,6 @@ core::result<void> body_stream::read(const spool::shard_spool& sp, const spool::
     if (auto r = sp.content_extents(m, _extents); !r) return r;
     uint64_t base = 0;  // content offset of the extent
     for (const spool::extent& e : _extents) {
-        if (n == 0) break;
         if (_offset + n <= base) break;
         uint64_t end = base + e.length;
         uint64_t at = std::max(_offset, base);

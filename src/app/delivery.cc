@@ -415,9 +415,12 @@ void delivery::leave_idle(relay& r) noexcept {
 }
 
 // On the 354, then again from on_drained(): the next window of the body,
-// and body_sent() once the terminator is queued. Two windows at most are
-// queued per connection (the one in the kernel and the next), so the socket
-// stays fed while the memory stays bounded.
+// and body_sent() once the terminator is queued. A window waits in the
+// connection's output until the kernel has taken all of the one before
+// (on_drained at 0); the socket's own buffer keeps the wire busy meanwhile,
+// and the memory per connection stays at one window. The message is looked
+// up again for every window: a `queue delete` meanwhile ends the
+// transaction without the terminator (its segments may be gone already).
 proto::smtp::client_event delivery::send_body(relay& r) noexcept {
     auto it = _items.find(r.current);
     if (it == _items.end()) return r.client.connection_lost();

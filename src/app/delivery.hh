@@ -6,8 +6,8 @@
 // each destination's budget, speaks SMTP through proto::smtp::client, sends
 // the content from the spool dot-stuffed a window at a time (body_stream:
 // the next window when the connection's output has drained), and writes
-// every outcome back to
-// the spool: rcpt_done per recipient, message_done once all are done.
+// every outcome back to the spool: rcpt_done per recipient, message_done
+// once all are done.
 // 4xx, timeouts and refused connections retry on [queue] retry until
 // [queue] lifetime; 5xx or expiry bounce with a DSN to the sender (never to
 // the null sender), itself queued as a message.
@@ -18,8 +18,9 @@
 // Threading: shard-local, not thread-safe.
 // Limits: max_connections_per_destination; one message per transaction
 // (all its recipients for that destination), many per connection; a body
-// in flight holds about two windows (body_stream::window_bytes, stuffed)
-// per connection, whatever the message's size, plus one read window per shard.
+// in flight holds one window (body_stream::window_bytes; up to twice that
+// once stuffed) per connection whatever the message's size, plus one read
+// window per shard.
 // Logs: one line per delivery attempt outcome per recipient (key=value,
 // queue id), per bounce, per connection failure.
 #pragma once

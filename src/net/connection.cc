@@ -175,12 +175,11 @@ void connection::notify_drained(size_t low_water_bytes) noexcept {
 }
 
 // Answers a notify_drained() request if the output is low enough now.
-bool connection::maybe_drained() noexcept {
-    if (!(_flags & f_drain_wanted) || (_flags & (f_closing | f_aborting))) return false;
-    if (output_pending() > _low_water) return false;
+void connection::maybe_drained() noexcept {
+    if (!(_flags & f_drain_wanted) || (_flags & (f_closing | f_aborting))) return;
+    if (output_pending() > _low_water) return;
     _flags &= ~f_drain_wanted;
     _handler->on_drained(*this);
-    return true;
 }
 
 // --- deadline ----------------------------------------------------------------

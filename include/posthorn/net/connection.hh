@@ -151,7 +151,7 @@ private:
     void finish() noexcept;
     void post_work(uint16_t due) noexcept;
     void on_expired() noexcept;
-    bool maybe_drained() noexcept;
+    void maybe_drained() noexcept;
     static void on_work(void* ctx) noexcept;
     static void on_flush(void* ctx) noexcept;
 

@@ -1,6 +1,8 @@
 // The queue manager and relay agent of one shard (see delivery.hh).
 #include "delivery.hh"
 
+#include "body_stream.hh"
+
 #include "posthorn/core/log.hh"
 #include "posthorn/queue/dsn.hh"
 
@@ -41,7 +43,7 @@ struct delivery::relay {
     net::connection* conn = nullptr;
     queue::destination_id dest = 0;
     proto::smtp::client client;
-    proto::smtp::dot_stuffer stuffer;
+    body_stream body;
     queue::item_id current = 0;
     std::vector<proto::smtp::out_recipient> to;
     bool ready_once = false;
@@ -513,22 +515,37 @@ void delivery::leave_idle(relay& r) noexcept {
     r.conn->set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_cfg.command_timeout_ms, UINT32_MAX)));
 }
 
+// On the 354, then again from on_drained(): the next window of the body,
+// and body_sent() once the terminator is queued. A window waits in the
+// connection's output until the kernel has taken all of the one before
+// (on_drained at 0); the socket's own buffer keeps the wire busy meanwhile,
+// and the memory per connection stays at one window. The message is looked
+// up again for every window: a `queue delete` meanwhile ends the
+// transaction without the terminator (its segments may be gone already).
 proto::smtp::client_event delivery::send_body(relay& r) noexcept {
-    const item& work = _items.at(r.current);
+    auto it = _items.find(r.current);
+    if (it == _items.end()) return r.client.connection_lost();
+    const item& work = it->second;
     auto mit = _messages.find(work.message_id);
     if (mit == _messages.end()) return r.client.connection_lost();  // deleted meanwhile: end the transaction
     const message& m = mit->second;
-    if (auto rd = _spool.read_content(m.where, _body); !rd) {
-        core::log::error("event=relay_read_failed id={} reason=\"{}\"", queue::format_queue_id(work.message_id),
-                         rd.err().reason());
+    if (!r.body.active()) r.body.start();
+    if (!_window) _window = std::make_unique<char[]>(body_stream::window_bytes);
+    auto done = r.body.fill(_spool, m.where, {_window.get(), body_stream::window_bytes}, r.conn->output());
+    if (!done) {
+        core::log::error("event=relay_read_failed id={} offset={} reason=\"{}\"", queue::format_queue_id(work.message_id),
+                         r.body.offset(), done.err().reason());
         return r.client.connection_lost();  // outcomes unknown: retried
     }
-    r.stuffer.reset();
-    r.stuffer.stuff(_body, r.conn->output());
-    r.stuffer.finish(r.conn->output());
     r.conn->flush();
-    if (_body.capacity() > (1u << 20)) std::string().swap(_body);  // do not keep a big message's buffer
-    return r.client.body_sent();
+    if (*done) return r.client.body_sent();
+    r.conn->notify_drained(0);
+    return proto::smtp::client_event::none;
+}
+
+void delivery::on_drained(net::connection& c) noexcept {
+    auto* r = static_cast<relay*>(c.context());
+    if (r && r->body.active()) handle(*r, send_body(*r));
 }
 
 void delivery::finish_item(relay& r, const std::vector<proto::smtp::reply>& replies) noexcept {

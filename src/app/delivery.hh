@@ -4,8 +4,10 @@
 // grouped per destination into items, and the scheduler decides when items
 // go out. The relay agent opens connections (net::registry::connect) within
 // each destination's budget, speaks SMTP through proto::smtp::client, sends
-// the content from the spool dot-stuffed, and writes every outcome back to
-// the spool: rcpt_done per recipient, message_done once all are done.
+// the content from the spool dot-stuffed a window at a time (body_stream:
+// the next window when the connection's output has drained), and writes
+// every outcome back to the spool: rcpt_done per recipient, message_done
+// once all are done.
 // 4xx, timeouts and refused connections retry on [queue] retry until
 // [queue] lifetime; 5xx or expiry bounce with a DSN to the sender (never to
 // the null sender), itself queued as a message.
@@ -21,7 +23,10 @@
 //
 // Threading: shard-local, not thread-safe.
 // Limits: max_connections_per_destination; one message per transaction
-// (all its recipients for that destination), many per connection.
+// (all its recipients for that destination), many per connection; a body
+// in flight holds one window (body_stream::window_bytes; up to twice that
+// once stuffed) per connection whatever the message's size, plus one read
+// window per shard.
 // Logs: one line per delivery attempt outcome per recipient (key=value,
 // queue id), per bounce, per connection failure.
 #pragma once
@@ -80,6 +85,7 @@ public:
     void on_open(net::connection& c) noexcept override;
     size_t on_data(net::connection& c, const core::slice& bytes) noexcept override;
     void on_deadline(net::connection& c) noexcept override;
+    void on_drained(net::connection& c) noexcept override;
     void on_close(net::connection& c) noexcept override;
 
 private:
@@ -173,7 +179,7 @@ private:
     uint32_t _shards = 1;
     uint64_t _timer_at = 0;
     bool _stopped = false;
-    std::string _body;  // reused: a message's content while it is sent
+    std::unique_ptr<char[]> _window;  // reused: one window of a body being sent (body_stream)
 };
 
 }  // namespace posthorn::app

@@ -20,6 +20,8 @@ namespace posthorn::net {
 
 void handler::on_deadline(connection& c) noexcept { c.close(); }
 
+void handler::on_drained(connection&) noexcept {}
+
 connection::connection(registry& r, handler& h, uint64_t id) noexcept
     : _registry(&r),
       _handler(&h),
@@ -156,10 +158,28 @@ void connection::on_stream_sent(int err) noexcept {
         std::string().swap(_sending);
     else
         _sending.clear();
+    maybe_drained();  // the handler may write more, close or abort
+    if (_flags & f_aborting) return;
     if (!_out.empty())
         io().post_flush(_flush);
     else if (_flags & f_closing)
         post_work(f_finish_due);
+}
+
+void connection::notify_drained(size_t low_water_bytes) noexcept {
+    if (_flags & (f_closing | f_aborting)) return;
+    _low_water = low_water_bytes;
+    _flags |= f_drain_wanted;
+    // Already low: answered from the loop, never from inside this call.
+    if (output_pending() <= low_water_bytes) post_work(f_drain_due);
+}
+
+// Answers a notify_drained() request if the output is low enough now.
+void connection::maybe_drained() noexcept {
+    if (!(_flags & f_drain_wanted) || (_flags & (f_closing | f_aborting))) return;
+    if (output_pending() > _low_water) return;
+    _flags &= ~f_drain_wanted;
+    _handler->on_drained(*this);
 }
 
 // --- deadline ----------------------------------------------------------------
@@ -229,10 +249,14 @@ void connection::on_work(void* ctx) noexcept {
         c._flags &= ~f_feed_due;
         c.refeed();
     }
+    if (c._flags & f_drain_due) {
+        c._flags &= ~f_drain_due;
+        c.maybe_drained();
+    }
 }
 
 void connection::finish() noexcept {
-    _flags &= ~(f_finish_due | f_feed_due);
+    _flags &= ~(f_finish_due | f_feed_due | f_drain_due | f_drain_wanted);
     if (_flags & f_closed_notified) return;
     _flags |= f_closed_notified;
     _deadline.clear();

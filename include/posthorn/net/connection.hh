@@ -13,6 +13,10 @@
 // output_keep_bytes of capacity each. One allocation per accept.
 // Output goes out once per loop turn: one send in flight, a second string
 // collects what is written meanwhile; partial sends continue in the reactor.
+// A producer of much output (the relay sending a message body) writes a
+// bounded piece, asks with notify_drained() to hear when the output has gone
+// down, and writes the next piece from on_drained(): the output strings then
+// stay near the size of a piece, whatever the size of the whole.
 #pragma once
 
 #include "posthorn/core/chunk.hh"
@@ -50,6 +54,10 @@ public:
     virtual size_t on_data(connection& c, const core::slice& bytes) noexcept = 0;
     // The idle timeout passed with no input or output progress. Default: close.
     virtual void on_deadline(connection& c) noexcept;
+    // After notify_drained(low_water_bytes): output_pending() went down to
+    // low_water_bytes or below. Once per request; never from inside a call
+    // the app made. Not called once the connection is closing. Default: nothing.
+    virtual void on_drained(connection& c) noexcept;
     // Last call: the connection is going (see close_reason()). Forget it.
     virtual void on_close(connection& c) noexcept = 0;
 
@@ -88,6 +96,10 @@ public:
         flush();
     }
     size_t output_pending() const noexcept { return _out.size() + _stream.send_left; }
+    // Asks for one on_drained() once output_pending() <= low_water_bytes:
+    // when a send completes, or from the loop if it already is. A second
+    // request before the first is answered replaces its low-water mark.
+    void notify_drained(size_t low_water_bytes) noexcept;
 
     // --- input --------------------------------------------------------------
     void pause_reading() noexcept;
@@ -126,6 +138,8 @@ private:
         f_closed_notified = 1 << 7,
         f_open = 1 << 8,
         f_outbound = 1 << 9,  // registry::connect: not in the counts
+        f_drain_wanted = 1 << 10,  // notify_drained() not answered yet
+        f_drain_due = 1 << 11,     // answer it from the work task
     };
 
     void start(int fd, const sockaddr* peer) noexcept;
@@ -137,6 +151,7 @@ private:
     void finish() noexcept;
     void post_work(uint16_t due) noexcept;
     void on_expired() noexcept;
+    void maybe_drained() noexcept;
     static void on_work(void* ctx) noexcept;
     static void on_flush(void* ctx) noexcept;
 
@@ -158,6 +173,7 @@ private:
     core::task _flush;     // start a send, at the turn's flush step
     connection* _prev = nullptr;  // registry list
     connection* _next = nullptr;
+    size_t _low_water = 0;  // of the notify_drained() request
     uint32_t _idle_ms = 0;
     int _err = 0;
     sockaddr_in6 _peer{};  // AF_INET addresses are stored as sockaddr_in

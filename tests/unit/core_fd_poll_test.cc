@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -17,11 +19,6 @@ using namespace posthorn;
 using core::io_mode;
 
 namespace {
-
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
 
 // Records every on_poll() result; optionally runs a hook from inside it.
 struct recorder final : core::poll_handler {
@@ -62,30 +59,22 @@ struct pipe_fds {
 class fd_poll_test : public ::testing::TestWithParam<io_mode> {
 protected:
     void SetUp() override {
-        if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
-        core::reactor_config cfg;
-        cfg.mode = GetParam();
-        auto r = core::reactor::create(pool, cfg);
-        ASSERT_TRUE(r.ok()) << r.err().what;
-        reactor = std::move(r.value());
-        guard_at_ms = reactor->now_ms() + 5000;
-        guard = reactor->schedule(guard_at_ms, [this]() noexcept {
-            ADD_FAILURE() << "test timed out";
-            reactor->stop();
-        });
+        POSTHORN_SKIP_WITHOUT(GetParam());
+        reactor = test::make_reactor(pool, GetParam());
+        ASSERT_TRUE(reactor);
+        guard.arm(*reactor, 5000);
     }
     void TearDown() override {
         if (!reactor) return;
-        reactor->cancel(guard);
+        guard.disarm();
         reactor->run_until_idle();
-        EXPECT_LT(core::reactor::clock_ms(), guard_at_ms) << "the loop hung until the guard";
     }
     // Turns until `done` (bounded by the guard's timeout). A turn that
     // handled the awaited completion may go on to sleep: a short timer
     // bounds each turn's wait so `done` is checked again.
     template <typename F>
     void run_until(F done) {
-        while (!done() && core::reactor::clock_ms() < guard_at_ms) {
+        while (!done() && !guard.expired()) {
             core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 2, []() noexcept {});  // now_ms() is the turn start: stale here
             reactor->run_once(true);
             reactor->cancel(tick);
@@ -94,11 +83,8 @@ protected:
 
     core::chunk_pool pool{4096, 64};
     std::unique_ptr<core::reactor> reactor;
-    core::timer_id guard;
-    uint64_t guard_at_ms = 0;
+    test::hang_guard guard;
 };
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 }  // namespace
 
@@ -236,4 +222,4 @@ TEST_P(fd_poll_test, run_until_idle_waits_for_a_cancelled_poll_to_end) {
     EXPECT_EQ(rec.results[0], -ECANCELED);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, fd_poll_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, fd_poll_test, POSTHORN_BOTH_BACKENDS);

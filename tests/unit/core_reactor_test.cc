@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,47 +15,29 @@
 #include <vector>
 
 using namespace posthorn;
+using posthorn::test::uring_available;
 using core::io_mode;
 
 namespace {
 
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
-
 class reactor_test : public ::testing::TestWithParam<io_mode> {
 protected:
     void SetUp() override {
-        if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
-        core::reactor_config cfg;
-        cfg.mode = GetParam();
-        auto r = core::reactor::create(pool, cfg);
-        ASSERT_TRUE(r.ok()) << r.err().what;
-        reactor = std::move(r.value());
+        POSTHORN_SKIP_WITHOUT(GetParam());
+        reactor = test::make_reactor(pool, GetParam());
+        ASSERT_TRUE(reactor);
         ASSERT_EQ(reactor->mode(), GetParam());
-        // Guard against a hang: a failing test, never a timing assertion.
-        guard_at_ms = reactor->now_ms() + 5000;
-        guard = reactor->schedule(guard_at_ms, [this]() noexcept {
-            ADD_FAILURE() << "test timed out";
-            reactor->stop();
-        });
+        guard.arm(*reactor, 5000);
     }
     void TearDown() override {
         if (!reactor) return;
-        reactor->cancel(guard);
-        // A loop that slept through a wake-up is only woken by the guard's
-        // timeout: a hang, even when the test's own checks passed.
-        EXPECT_LT(core::reactor::clock_ms(), guard_at_ms) << "the loop hung until the guard";
+        guard.disarm();
     }
 
     core::chunk_pool pool{4096, 64};
     std::unique_ptr<core::reactor> reactor;
-    core::timer_id guard;
-    uint64_t guard_at_ms = 0;
+    test::hang_guard guard;
 };
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 }  // namespace
 
@@ -233,7 +217,7 @@ TEST_P(reactor_test, stop_from_another_thread_ends_run) {
     EXPECT_TRUE(reactor->stopping());
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, reactor_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, reactor_test, POSTHORN_BOTH_BACKENDS);
 
 TEST(reactor_selection, forced_epoll_is_epoll) {
     auto c = core::choose_io(io_mode::epoll);

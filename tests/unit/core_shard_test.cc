@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -18,15 +20,10 @@ using core::io_mode;
 
 namespace {
 
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
-
 class shard_test : public ::testing::TestWithParam<io_mode> {
 protected:
     void SetUp() override {
-        if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
+        POSTHORN_SKIP_WITHOUT(GetParam());
         config.shards = 2;
         config.io = GetParam();
         config.chunk_bytes = 4096;
@@ -35,8 +32,6 @@ protected:
     }
     core::shard_config config;
 };
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 // Stops a hung shard_set after 5 s and fails the test (never a timing
 // assertion: a correct run ends in milliseconds).
@@ -188,4 +183,4 @@ TEST_P(shard_test, undelivered_messages_are_freed_at_shutdown) {
     EXPECT_EQ(freed.load() + ran.load(), 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, shard_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, shard_test, POSTHORN_BOTH_BACKENDS);

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -26,11 +28,6 @@ using namespace posthorn;
 using core::io_mode;
 
 namespace {
-
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
 
 // --- blocking client helpers -------------------------------------------------
 
@@ -95,7 +92,7 @@ std::string pattern(size_t n, uint32_t seed) {
 class net_test : public ::testing::TestWithParam<io_mode> {
 protected:
     void start(uint32_t chunk_bytes = 4096, uint32_t chunk_count = 64, net::limits caps = {}) {
-        if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
+        POSTHORN_SKIP_WITHOUT(GetParam());
         pool = std::make_unique<core::chunk_pool>(chunk_bytes, chunk_count);
         core::reactor_config cfg;
         cfg.mode = GetParam();
@@ -113,23 +110,19 @@ protected:
 
     // Runs the loop until the client returns (it then stops the loop).
     void run_with_client(const std::function<void()>& client) {
-        const uint64_t guard_at_ms = reactor->now_ms() + 8000;
-        core::timer_id guard = reactor->schedule(guard_at_ms, [this]() noexcept {
-            ADD_FAILURE() << "test timed out";
-            reactor->stop();
-        });
+        test::hang_guard guard;
+        guard.arm(*reactor, 8000);
         std::thread t([&] {
             client();
             reactor->stop();
         });
         reactor->run();
         t.join();
-        reactor->cancel(guard);
+        guard.disarm();
         // Shut down while the test's handlers are still alive.
         reg->close_all();
         reactor->run_until_idle();
         EXPECT_TRUE(reg->idle());
-        EXPECT_LT(core::reactor::clock_ms(), guard_at_ms) << "the loop hung until the guard";
     }
 
     // A producer writes 8 MiB in pieces, paced by on_drained().
@@ -148,8 +141,6 @@ protected:
     std::unique_ptr<core::reactor> reactor;
     std::unique_ptr<net::registry> reg;
 };
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 struct echo final : net::handler {
     int opened = 0;
@@ -638,7 +629,7 @@ TEST_P(net_test, an_idle_connection_holds_no_receive_chunk) {
     EXPECT_LE(sizeof(net::connection), 512u);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, net_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, net_test, POSTHORN_BOTH_BACKENDS);
 
 namespace {
 

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,11 +28,6 @@ using namespace posthorn;
 using core::io_mode;
 
 namespace {
-
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
 
 constexpr uint16_t t_a = 1, t_mx = 15, t_aaaa = 28;
 
@@ -174,24 +171,17 @@ private:
 class resolver_test : public ::testing::TestWithParam<io_mode> {
 protected:
     void SetUp() override {
-        if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
-        core::reactor_config cfg;
-        cfg.mode = GetParam();
-        auto r = core::reactor::create(pool, cfg);
-        ASSERT_TRUE(r.ok()) << r.err().what;
-        reactor = std::move(r.value());
-        guard_at_ms = reactor->now_ms() + 10000;
-        guard = reactor->schedule(guard_at_ms, [this]() noexcept {
-            ADD_FAILURE() << "test timed out";
-            reactor->stop();
-        });
+        POSTHORN_SKIP_WITHOUT(GetParam());
+        reactor = test::make_reactor(pool, GetParam());
+        ASSERT_TRUE(reactor);
+        guard.arm(*reactor, 10000);
     }
     void TearDown() override {
         if (!reactor) return;
         if (dns) dns->shutdown();
         reactor->run_until_idle();
         dns.reset();
-        reactor->cancel(guard);
+        guard.disarm();
     }
     void start(uint32_t timeout_ms = 500, uint32_t tries = 2) {
         server.start();
@@ -212,7 +202,7 @@ protected:
             r->request_turn();  // this turn must not sleep: the loop below checks `got`
         });
         EXPECT_FALSE(got) << "called back from inside resolve_mx";
-        while (!got && core::reactor::clock_ms() < guard_at_ms) {
+        while (!got && !guard.expired()) {
             core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 5, []() noexcept {});  // now_ms() is the turn start: stale here
             reactor->run_once(true);
             reactor->cancel(tick);
@@ -227,13 +217,10 @@ protected:
 
     core::chunk_pool pool{4096, 64};
     std::unique_ptr<core::reactor> reactor;
-    core::timer_id guard;
-    uint64_t guard_at_ms = 0;
+    test::hang_guard guard;
     fake_dns server;
     std::unique_ptr<net::resolver> dns;
 };
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 }  // namespace
 
@@ -346,7 +333,7 @@ TEST_P(resolver_test, a_host_lookup_asks_for_addresses_only_and_takes_ip_literal
     std::optional<net::dns_answer> got, lit;
     dns->resolve_host("relay.host.test", 2600, [&got](const net::dns_answer& x) noexcept { got = x; });
     dns->resolve_host("127.0.0.9", 2601, [&lit](const net::dns_answer& x) noexcept { lit = x; });
-    while ((!got || !lit) && core::reactor::clock_ms() < guard_at_ms) {
+    while ((!got || !lit) && !guard.expired()) {
         core::timer_id tick = reactor->schedule(core::reactor::clock_ms() + 5, []() noexcept {});  // now_ms() is the turn start: stale here
         reactor->run_once(true);
         reactor->cancel(tick);
@@ -384,7 +371,7 @@ TEST_P(resolver_test, shutdown_with_lookups_in_flight_calls_nobody_and_frees_eve
     EXPECT_FALSE(called);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, resolver_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, resolver_test, POSTHORN_BOTH_BACKENDS);
 
 TEST(dns_servers_csv, literal_addresses_with_or_without_ports) {
     auto csv = net::dns_servers_csv({"127.0.0.1:5353", "10.0.0.1", "[::1]:53", "::2"});

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_backends.hh"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,13 +19,6 @@ using namespace posthorn;
 using core::io_mode;
 
 namespace {
-
-bool uring_available() {
-    static const bool ok = core::choose_io(io_mode::io_uring, false).ok();
-    return ok;
-}
-
-std::string name_of(const ::testing::TestParamInfo<io_mode>& p) { return core::to_string(p.param); }
 
 // Greets with the id of the shard that accepted the connection.
 struct shard_greeter final : net::handler {
@@ -45,7 +40,7 @@ class reuseport_test : public ::testing::TestWithParam<io_mode> {};
 }  // namespace
 
 TEST_P(reuseport_test, two_shards_bound_to_one_port_both_accept_connections) {
-    if (GetParam() == io_mode::io_uring && !uring_available()) GTEST_SKIP() << "io_uring unavailable here";
+    POSTHORN_SKIP_WITHOUT(GetParam());
     // Reserve a port: bound with SO_REUSEPORT, never listening, so it takes
     // no connections itself.
     auto any = net::parse_endpoint("127.0.0.1:0");
@@ -113,4 +108,4 @@ TEST_P(reuseport_test, two_shards_bound_to_one_port_both_accept_connections) {
     EXPECT_EQ(app.closed_by_shutdown.load(), 32);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, reuseport_test, ::testing::Values(io_mode::io_uring, io_mode::epoll), name_of);
+INSTANTIATE_TEST_SUITE_P(backends, reuseport_test, POSTHORN_BOTH_BACKENDS);

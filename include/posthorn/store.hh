@@ -166,6 +166,11 @@ public:
     // the new UIDs in the order of `uids` (missing UIDs are skipped).
     core::result<uint64_t> copy(std::string_view user, uint32_t from_id, std::span<const uint32_t> uids,
                                 std::string_view to, std::vector<uint32_t>& new_uids);
+    // MOVE (RFC 6851): copy, then expunge the originals. The index log is
+    // replayed in order, so a crash may leave the originals (with some of
+    // the copies) but never expunges them without their copies.
+    core::result<uint64_t> move(std::string_view user, uint32_t from_id, std::span<const uint32_t> uids,
+                                std::string_view to, std::vector<uint32_t>& new_uids);
 
     // --- reads: what is in memory (every mutation made so far).
     // Folders of a user, INBOX first then by name; empty for a user that

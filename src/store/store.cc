@@ -475,6 +475,15 @@ core::result<uint64_t> shard_store::copy(std::string_view user, uint32_t from_id
     return seq;
 }
 
+core::result<uint64_t> shard_store::move(std::string_view user, uint32_t from_id, std::span<const uint32_t> uids,
+                                         std::string_view to, std::vector<uint32_t>& new_uids) {
+    const folder* dest = find_folder(user, to);
+    if (dest && dest->id == from_id) return core::error{EINVAL, "source and destination are the same folder"};
+    auto copied = copy(user, from_id, uids, to, new_uids);
+    if (!copied) return copied.err();
+    return expunge(user, from_id, uids);
+}
+
 // --- reading.
 
 std::vector<const folder*> shard_store::folders(std::string_view user) const {

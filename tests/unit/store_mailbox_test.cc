@@ -162,6 +162,29 @@ TEST_F(StoreTest, FlagsExpungeCopyAndFoldersSurviveReopen) {
     }
 }
 
+TEST_F(StoreTest, MoveCopiesThenExpungesTheOriginals) {
+    auto s = open();
+    ASSERT_TRUE(s);
+    std::vector<spool::extent> e{source("Subject: m\r\n\r\nm\r\n")};
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+    ASSERT_TRUE(s->create_folder("u", "Done"));
+    const uint32_t in_id = s->find_folder("u", store::inbox)->id;
+    std::vector<uint32_t> uids{1, 3}, fresh;
+    ASSERT_TRUE(s->move("u", in_id, uids, "Done", fresh));
+    EXPECT_EQ(fresh, (std::vector<uint32_t>{1, 2}));
+    EXPECT_EQ(s->move("u", in_id, uids, "INBOX", fresh).err().code, EINVAL);
+    ASSERT_TRUE(s->sync_now());
+    s.reset();
+    s = open();
+    ASSERT_TRUE(s);
+    const store::folder* in = s->find_folder("u", store::inbox);
+    ASSERT_EQ(in->messages.size(), 1u);
+    EXPECT_EQ(in->messages[0].uid, 2u);
+    const store::folder* done = s->find_folder("u", "Done");
+    ASSERT_EQ(done->messages.size(), 2u);
+    EXPECT_EQ(content(*s, done->messages[1]), "Subject: m\r\n\r\nm\r\n");
+}
+
 TEST_F(StoreTest, WatchersSeeChangesOfTheirUserOnly) {
     auto s = open();
     ASSERT_TRUE(s);

@@ -166,6 +166,10 @@ void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_mess
         return;
     }
     route_recipients(id, it->second);
+    if (it->second.left == 0) {  // every recipient bounced (or was a duplicate) while routing
+        maybe_done(id);
+        return;
+    }
     bool routed = false;
     for (uint32_t n : it->second.targets_left) routed |= n > 0;
     // Nothing this shard can deliver yet: the spool keeps the message (a
@@ -641,10 +645,24 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     statuses.reserve(failed.size());
     diagnostics.reserve(failed.size());
     int64_t now = wall_ms();
+    // A bounce (from <>) that bounces goes to the postmaster instead, as
+    // Postfix's double bounce; one to the postmaster that bounces is dropped
+    // (logged), so nothing loops.
+    const std::string postmaster = "postmaster@" + _dir.primary_domain();
+    const bool double_bounce = m.env.mail_from.empty();
     for (const auto& [t, rep] : failed) {
         finish_target(id, m, t, false, rep, remote);
         const queue::recipient& rc = m.env.rcpts[t.rcpt];
-        if (!queue::dsn_wanted(m.env.mail_from, rc.notify, queue::dsn_action::failed)) continue;
+        if (double_bounce) {
+            if (directory::to_lower(rc.address) == postmaster) {
+                core::log::error("event=double_bounce_dropped id={} rcpt=<{}> reply=\"{}\" note=\"a bounce to the "
+                                 "postmaster could not be delivered\"",
+                                 queue::format_queue_id(id), t.address, reply_text(rep));
+                continue;
+            }
+        } else if (!queue::dsn_wanted(m.env.mail_from, rc.notify, queue::dsn_action::failed)) {
+            continue;
+        }
         statuses.push_back(status_override.size() > 1 ? std::string(status_override) : status_of(rep, true));
         diagnostics.push_back(reply_text(rep));
         report.push_back(queue::dsn_recipient{t.address, t.orcpt, rc.notify, queue::dsn_action::failed,
@@ -660,7 +678,7 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     std::string unique = queue::format_queue_id(id);
     queue::dsn_request req;
     req.reporting_mta = _cfg.hostname;
-    req.sender = m.env.mail_from;
+    req.sender = double_bounce ? postmaster : m.env.mail_from;
     req.envid = m.env.envid;
     req.ret = m.env.ret;
     req.arrival_unix_ms = m.env.received_unix_ms;
@@ -670,7 +688,7 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     req.rcpts = report;
     queue::envelope env;
     env.mail_from.clear();  // a DSN comes from the null sender
-    env.rcpts.push_back(queue::recipient{m.env.mail_from, {}, 0});
+    env.rcpts.push_back(queue::recipient{double_bounce ? postmaster : m.env.mail_from, {}, 0});
     env.helo = _cfg.hostname;
     env.client_address = "127.0.0.1";
     env.received_unix_ms = now;
@@ -680,8 +698,9 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     else if (_metrics)
         _metrics->dsns_sent.fetch_add(1, std::memory_order_relaxed);
     if (sub)
-        core::log::info("event=dsn id={} dsn_id={} to=<{}> recipients={}", unique, queue::format_queue_id(*sub),
-                        m.env.mail_from, report.size());
+        core::log::info("event=dsn id={} dsn_id={} to=<{}> recipients={}{}", unique, queue::format_queue_id(*sub),
+                        double_bounce ? postmaster : m.env.mail_from, report.size(),
+                        double_bounce ? " note=\"double bounce: the bounce itself bounced\"" : "");
 }
 
 void delivery::maybe_done(uint64_t id) noexcept {

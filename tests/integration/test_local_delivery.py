@@ -6,6 +6,7 @@ Return-Path: and Delivered-To: lines local delivery adds; aliases reach
 several users once each; mailboxes live on the owner shard; a big message
 (copied in the kernel) arrives whole; an alias naming nobody bounces with a
 DSN into the sender's mailbox, and so does a 550 from a relay's next hop;
+a bounce that bounces reaches the postmaster (a double bounce);
 mailboxes survive a restart; the spool forgets delivered mail. Both io
 backends.
 """
@@ -165,6 +166,34 @@ def test_a_550_at_the_next_hop_bounces_into_the_local_senders_mailbox(make_serve
         assert "550" in fields["diagnostic-code"]
         assert report.get_payload()[2].get_payload()[0]["Message-ID"] == f"<{mid}>"
         assert handler.got == [["erin@relay.test"]]
+    finally:
+        ctl.stop()
+
+
+def test_a_bounce_that_bounces_goes_to_the_postmaster(make_server):
+    handler = RejectingSink()
+    port = free_port()
+    ctl = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        # ghost@ names nobody: the DSN goes to nobody@relay.test, whose
+        # next hop refuses it with 550; that bounce goes to the postmaster
+        # (an alias of user1).
+        server = local_server(make_server, routes={"relay.test": f"127.0.0.1:{port}"},
+                              aliases={"postmaster@example.test": ["user1@example.test"],
+                                       "ghost@example.test": ["nobody@example.test"]})
+        mid = unique_id("double")
+        server.send(make_message(mid), sender="nobody@relay.test", rcpts=["ghost@example.test"])
+        box = wait_mailbox(server, "user1", what="the double bounce in the postmaster's INBOX")
+        content = server.mailbox_cat("user1", box[0]["uid"])
+        assert content.startswith(b"Return-Path: <>\r\nDelivered-To: user1@example.test\r\n")
+        report, fields = dsn_fields(content)
+        assert fields["final-recipient"] == "rfc822; nobody@relay.test"
+        assert fields["status"] == "5.1.1"
+        assert f"<{mid}>".encode() in content  # the first bounce, with the original inside
+        assert [e for e in server.events("dsn") if "double bounce" in e.get("note", "")]
+        # The postmaster's own mail bouncing ends there: nothing loops.
+        assert not server.queue_list() or wait_for(lambda: not server.queue_list(), what="the spool empty")
     finally:
         ctl.stop()
 

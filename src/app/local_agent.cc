@@ -19,7 +19,10 @@ local_agent::local_agent(core::shard& here, store::shard_store& store, local_age
     _table[_shard.id()] = this;
 }
 
-local_agent::~local_agent() { _table[_shard.id()] = nullptr; }
+local_agent::~local_agent() {
+    if (_sync_timer) _shard.io().cancel(_sync_timer);
+    _table[_shard.id()] = nullptr;
+}
 
 void local_agent::submit(uint32_t owner, std::unique_ptr<local_request> req) noexcept {
     req->agents = &_table;
@@ -121,6 +124,13 @@ void local_agent::turn() noexcept {
         _outbox.pop_front();
     }
     if (_syncs_left > 0 || !_store.needs_sync()) return;
+    const uint64_t now = _shard.io().now_ms();
+    if (now < _next_sync_ms) {
+        if (!_sync_timer)
+            _sync_timer = _shard.io().schedule(_next_sync_ms, [this]() noexcept { _sync_timer = {}; });
+        return;
+    }
+    _next_sync_ms = now + sync_interval_ms;
     auto seq = _store.prepare_sync();
     if (!seq) {
         complete();

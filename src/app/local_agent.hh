@@ -59,6 +59,15 @@ uint32_t mailbox_owner(std::string_view user, uint32_t shards) noexcept;
 
 class local_agent {
 public:
+    // A store sync costs the device a cache flush, as the spool's do, and on
+    // one device they queue behind each other. One every 5 ms at most
+    // carries more deliveries and leaves the device to the spool's syncs,
+    // which SMTP clients wait for. Measured, one shard, loadgen 1 KiB x 16
+    // reusing connections, every message stored, medians of 3 runs per set:
+    // a sync whenever one can start 17.2k / 18.5k / 19.9k msgs/s (three
+    // sets); every 2 ms 19.5k / 22.0k; 5 ms 24.0k / 23.1k; 10 ms 24.3k.
+    static constexpr uint64_t sync_interval_ms = 5;
+
     using answer_fn = void (*)(void* ctx, std::unique_ptr<local_request> req) noexcept;
 
     local_agent(core::shard& here, store::shard_store& store, local_agent_table& table);
@@ -101,6 +110,8 @@ private:
     int _syncs_left = 0;   // fdatasyncs of the running group commit
     int _sync_error = 0;
     uint64_t _sync_seq = 0;
+    uint64_t _next_sync_ms = 0;
+    core::timer_id _sync_timer;
 };
 
 }  // namespace posthorn::app

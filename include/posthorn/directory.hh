@@ -75,5 +75,9 @@ std::string to_lower(std::string_view s);
 // time. An empty or unusable hash never matches. CPU-bound (yescrypt takes
 // milliseconds): the caller decides where to run it. Thread-safe.
 bool verify_password(const user& u, std::string_view password);
+// The same work as checking a yescrypt hash, for a login name that matches
+// no user, so the reply's timing does not tell which names exist. Always
+// false.
+bool verify_password_of_nobody(std::string_view password);
 
 }  // namespace posthorn::directory

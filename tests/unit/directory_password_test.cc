@@ -52,6 +52,11 @@ TEST(directory_password, empty_or_unusable_hash_never_matches) {
     EXPECT_FALSE(verify_password(with_hash("{PLAIN}a"), std::string_view("a\0", 2)));
 }
 
+TEST(directory_password, nobody_never_matches) {
+    EXPECT_FALSE(verify_password_of_nobody("posthorn-nobody"));
+    EXPECT_FALSE(verify_password_of_nobody(""));
+}
+
 TEST(directory_login, finds_users_by_name_or_address_in_any_case) {
     std::vector<user> users;
     users.push_back({"user1", "{PLAIN}user1", "User One", {"user1@example.test", "one@example.test"}});

@@ -242,7 +242,7 @@ struct session::impl {
 
     void login(std::string_view name, std::string_view authzid, std::string_view password) {
         const directory::user* u = dir.find_login(name);
-        bool ok = u && directory::verify_password(*u, password);
+        bool ok = u ? directory::verify_password(*u, password) : directory::verify_password_of_nobody(password);
         // Acting as someone else is not offered: an authzid must name the
         // same user.
         if (ok && !authzid.empty() && dir.find_login(authzid) != u) ok = false;

@@ -55,6 +55,9 @@ public:
     // `address` is local@domain (already qualified).
     resolution resolve(std::string_view address) const;
     const user* find_user(std::string_view login) const;
+    // A login name for POP3/IMAP: the user's name or any of its addresses,
+    // compared case-insensitively. Null for no such user.
+    const user* find_login(std::string_view login) const;
 
 private:
     std::vector<std::string> _domains;   // lower case, never empty
@@ -65,5 +68,16 @@ private:
 };
 
 std::string to_lower(std::string_view s);
+
+// Checks `password` against the user's hash (password.cc): "{PLAIN}secret"
+// is compared in constant time; anything else goes to crypt(3) (yescrypt,
+// SHA-512, ... whatever libcrypt knows), its output compared in constant
+// time. An empty or unusable hash never matches. CPU-bound (yescrypt takes
+// milliseconds): the caller decides where to run it. Thread-safe.
+bool verify_password(const user& u, std::string_view password);
+// The same work as checking a yescrypt hash, for a login name that matches
+// no user, so the reply's timing does not tell which names exist. Always
+// false.
+bool verify_password_of_nobody(std::string_view password);
 
 }  // namespace posthorn::directory

@@ -57,6 +57,14 @@ const user* snapshot::find_user(std::string_view login) const {
     return it == _by_name.end() ? nullptr : &_users[it->second];
 }
 
+const user* snapshot::find_login(std::string_view login) const {
+    lowered l(login);
+    if (!l.fits) return nullptr;
+    if (auto it = _by_name.find(l.view()); it != _by_name.end()) return &_users[it->second];
+    if (auto it = _by_address.find(l.view()); it != _by_address.end()) return &_users[it->second];
+    return nullptr;
+}
+
 resolution snapshot::resolve(std::string_view address) const {
     lowered lower(address);
     if (!lower.fits) return {address_kind::foreign, nullptr, nullptr};  // too long to be ours

@@ -22,8 +22,8 @@
 // Local delivery: deliver() copies a message from spool extents into the
 // mail file in the kernel (copy_file_range), after a prefix the caller
 // builds (Return-Path, Delivered-To). Small messages are gathered in memory
-// and written with the turn's other appends in one pwrite; their bytes are
-// read once anyway, for the content hash.
+// and written together in one pwrite at the next prepare_sync (or read);
+// their bytes are read once anyway, for the content hash.
 //
 // Not built yet: reclaiming the space of expunged messages (mail files are
 // never rewritten), index compaction in the background (the log is
@@ -70,7 +70,8 @@ struct options {
     std::string dir;                                   // created if missing
     uint64_t segment_bytes = 64ull << 20;              // per mail file
     spool::durability durability = spool::durability::fsync;
-    // Messages up to this size are gathered in memory and written per turn.
+    // Messages up to this size are gathered in memory and written at the
+    // next prepare_sync.
     uint32_t gather_bytes_max = 64 * 1024;
     // For `posthorn mailbox` while the daemon runs: no lock, nothing cut,
     // compacted or created; every mutation fails. A tail being written may

@@ -602,7 +602,7 @@ void delivery::finish_target(uint64_t id, message& m, const target& t, bool deli
     }
     if (!delivered) m.bounced_part[i] = 1;
     if (m.targets_left[i] > 0 && --m.targets_left[i] > 0) return;
-    if (m.held_part[i]) {  // the rest waits for what is not built yet
+    if (m.held_part[i]) {  // the rest is held ([queue] defer_transports): it waits in the spool
         m.rcpts[i] = rcpt_state::held;
         return;
     }

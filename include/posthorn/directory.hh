@@ -9,6 +9,8 @@
 // mydestination), or through an alias.
 #pragma once
 
+#include "posthorn/core/text.hh"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,13 +35,7 @@ struct resolution {
     const std::vector<std::string>* targets = nullptr; // for alias
 };
 
-// Lets the maps be searched with a string_view (no key string per lookup).
-struct string_hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-template <typename V>
-using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+using core::string_map;
 
 class snapshot {
 public:

@@ -39,6 +39,7 @@
 #pragma once
 
 #include "posthorn/core/result.hh"
+#include "posthorn/core/text.hh"
 #include "posthorn/spool.hh"
 
 #include <sys/uio.h>
@@ -254,7 +255,7 @@ private:
     uint64_t _current = 0;         // seq of the mail file appends go to
     std::string _gathered;         // content for the current file, not written yet
     uint64_t _gathered_at = 0;     // its file offset
-    std::unordered_map<std::string, std::unique_ptr<mailbox>> _boxes;
+    core::string_map<std::unique_ptr<mailbox>> _boxes;
     std::unordered_map<watch_id, std::pair<std::string, watcher>> _watchers;
     watch_id _next_watch = 1;
     std::string _scratch;

@@ -4,6 +4,7 @@
 #include "posthorn/store.hh"
 
 #include "posthorn/core/log.hh"
+#include "posthorn/core/text.hh"
 #include "spool/codec.hh"
 #include "spool/segment.hh"
 #include "store/index_codec.hh"
@@ -26,20 +27,9 @@ using detail::index_grow_bytes;
 using detail::name_bytes_max;
 using detail::pwrite_all;
 
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
-
 // INBOX is case-insensitive (RFC 3501 §5.1); every other name is exact.
 bool same_folder(std::string_view a, std::string_view b) noexcept {
-    if (iequals_ascii(a, inbox) || iequals_ascii(b, inbox)) return iequals_ascii(a, b);
+    if (core::iequals(a, inbox) || core::iequals(b, inbox)) return core::iequals(a, b);
     return a == b;
 }
 
@@ -132,7 +122,7 @@ core::result<void> shard_store::check_writable() const {
 }
 
 shard_store::mailbox& shard_store::box(std::string_view user) {
-    auto it = _boxes.find(std::string(user));
+    auto it = _boxes.find(user);
     if (it != _boxes.end()) return *it->second;
     auto b = std::make_unique<mailbox>();
     b->user = std::string(user);
@@ -140,7 +130,7 @@ shard_store::mailbox& shard_store::box(std::string_view user) {
 }
 
 shard_store::mailbox* shard_store::find_box(std::string_view user) const {
-    auto it = _boxes.find(std::string(user));
+    auto it = _boxes.find(user);
     return it == _boxes.end() ? nullptr : it->second.get();
 }
 
@@ -168,7 +158,7 @@ core::result<folder*> shard_store::create_in(mailbox& b, std::string_view name, 
     if (folder_named(b, name)) return core::error{EEXIST, "folder exists"};
     auto f = std::make_unique<folder>();
     f->id = b.next_folder_id++;
-    f->name = iequals_ascii(name, inbox) ? std::string(inbox) : std::string(name);
+    f->name = core::iequals(name, inbox) ? std::string(inbox) : std::string(name);
     f->uidvalidity = b.last_uidvalidity = now_uidvalidity(b.last_uidvalidity);
     index_writer(_scratch).u32(f->id).u32(f->uidvalidity).str(b.user).str(f->name);
     auto s = log_record(static_cast<uint8_t>(index_type::folder_create), _scratch);
@@ -363,7 +353,7 @@ core::result<uint64_t> shard_store::create_folder(std::string_view user, std::st
 core::result<uint64_t> shard_store::rename_folder(std::string_view user, std::string_view from, std::string_view to) {
     if (auto r = check_writable(); !r) return r.err();
     mailbox& b = box(user);
-    if (iequals_ascii(from, inbox)) return core::error{EPERM, "renaming INBOX is not supported"};
+    if (core::iequals(from, inbox)) return core::error{EPERM, "renaming INBOX is not supported"};
     if (!valid_name(to)) return core::error{EINVAL, "bad folder name"};
     folder* f = folder_named(b, from);
     if (!f) return core::error{ENOENT, "no such folder"};
@@ -389,7 +379,7 @@ core::result<uint64_t> shard_store::rename_folder(std::string_view user, std::st
 
 core::result<uint64_t> shard_store::delete_folder(std::string_view user, std::string_view name) {
     if (auto r = check_writable(); !r) return r.err();
-    if (iequals_ascii(name, inbox)) return core::error{EPERM, "INBOX cannot be deleted"};
+    if (core::iequals(name, inbox)) return core::error{EPERM, "INBOX cannot be deleted"};
     mailbox& b = box(user);
     folder* f = folder_named(b, name);
     if (!f) return core::error{ENOENT, "no such folder"};

@@ -17,6 +17,8 @@
 // -ERR (reason=...) and per login/logout; never passwords.
 #include "posthorn/proto/pop3_session.hh"
 
+#include "posthorn/core/text.hh"
+
 #include "posthorn/core/log.hh"
 #include "posthorn/proto/smtp_client.hh"
 #include "proto/pop3/replies.hh"
@@ -63,16 +65,7 @@ std::optional<uint64_t> parse_number(std::string_view s) {
     return v;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-        if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-        if (x != y) return false;
-    }
-    return true;
-}
+using core::iequals;
 
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);

@@ -9,7 +9,7 @@ constexpr size_t k_domain_bytes_max = 255;  // RFC 5321 §4.5.3.1.2
 constexpr size_t k_envid_bytes_max = 100;   // RFC 3461 §4.4
 constexpr size_t k_orcpt_bytes_max = 500;   // RFC 3461 §4.2
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr auto lower = core::ascii_lower;
 
 
 bool is_alnum(unsigned char c) noexcept {
@@ -199,13 +199,6 @@ void qualify(const path& p, std::string_view primary_domain, std::string& out) {
     out.append(p.local);
     out.push_back('@');
     for (char c : domain) out.push_back(lower(c));
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
 }
 
 bool is_postmaster(const path& p) noexcept { return !p.null && iequals(p.local, "postmaster"); }

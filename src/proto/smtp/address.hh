@@ -14,6 +14,8 @@
 // Failures return the reply the session sends; nothing here logs.
 #pragma once
 
+#include "posthorn/core/text.hh"
+
 #include "posthorn/queue.hh"
 #include "proto/smtp/replies.hh"
 
@@ -41,7 +43,7 @@ bool parse_path(std::string_view in, path& out, std::string_view& params) noexce
 void qualify(const path& p, std::string_view primary_domain, std::string& out);
 
 // ASCII case-insensitive equality (verbs, keywords, parameter names).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+using core::iequals;
 
 // RFC 5321 §4.5.1: "postmaster", any case, must always be accepted.
 bool is_postmaster(const path& p) noexcept;

@@ -1,0 +1,33 @@
+// Small text helpers every layer needs: ASCII case folding (protocol
+// keywords, domains, folder names are compared without locale), and maps
+// keyed by std::string that a std::string_view can search without building
+// a key string per lookup.
+//
+// Threading: stateless. Limits: ASCII only; bytes >= 0x80 compare as-is.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace posthorn::core {
+
+constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
+}  // namespace posthorn::core

@@ -326,10 +326,14 @@ void delivery::dispatch_local(queue::destination_id d) noexcept {
             continue;
         }
         ++m.attempts;
-        std::array<std::unique_ptr<local_request>, 256> per_owner{};
+        // One request per owner shard (few: usually one recipient, one owner).
+        _local_requests.clear();
         for (target& t : work.targets) {
-            uint32_t owner = mailbox_owner(t.user, _shards);
-            auto& req = per_owner[owner];
+            const uint32_t owner = mailbox_owner(t.user, _shards);
+            auto at = std::find_if(_local_requests.begin(), _local_requests.end(),
+                                   [owner](const auto& r) { return r.first == owner; });
+            if (at == _local_requests.end()) at = _local_requests.insert(at, {owner, nullptr});
+            auto& req = at->second;
             if (!req) {
                 req = std::make_unique<local_request>();
                 req->message_id = work.message_id;
@@ -340,10 +344,9 @@ void delivery::dispatch_local(queue::destination_id d) noexcept {
             }
             req->rcpts.push_back(local_rcpt{std::move(t.user), std::move(t.address), std::move(t.orcpt), t.rcpt, 0, {}});
         }
-        for (uint32_t owner = 0; owner < per_owner.size(); ++owner) {
-            if (!per_owner[owner]) continue;
+        for (auto& [owner, req] : _local_requests) {
             ++m.local_in_flight;
-            _local->submit(owner, std::move(per_owner[owner]));
+            _local->submit(owner, std::move(req));
         }
     }
 }
@@ -388,15 +391,21 @@ uint32_t& delivery::connecting(queue::destination_id d) {
 
 // The destination is down: every item waiting for it waits for a retry.
 void delivery::defer_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept {
+    for (item& work : take_waiting(d)) defer(std::move(work), why);
+}
+
+std::vector<delivery::item> delivery::take_waiting(queue::destination_id d) {
     std::vector<queue::item_id> drained;
     _sched.at(d).drain(drained);
+    std::vector<item> out;
+    out.reserve(drained.size());
     for (queue::item_id id : drained) {
         auto it = _items.find(id);
         if (it == _items.end()) continue;
-        item moved = std::move(it->second);
+        out.push_back(std::move(it->second));
         _items.erase(it);
-        defer(std::move(moved), why);
     }
+    return out;
 }
 
 void delivery::on_open(net::connection& c) noexcept {

@@ -142,6 +142,8 @@ private:
     void finish_target(uint64_t id, message& m, const target& t, bool delivered, const proto::smtp::reply& why,
                        const std::string& remote) noexcept;
     void defer(item&& it, const proto::smtp::reply& why) noexcept;
+    // Every item waiting for d, out of the scheduler and the item table.
+    std::vector<item> take_waiting(queue::destination_id d);
     void defer_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept;
     // Marks the addresses bounced and sends the sender one DSN for them.
     // status_override: "4.4.7" for expiry; else the replies' codes.
@@ -176,6 +178,7 @@ private:
     core::timer_id _publish_timer;
     shard_metrics* _metrics = nullptr;
     local_agent* _local = nullptr;
+    std::vector<std::pair<uint32_t, std::unique_ptr<local_request>>> _local_requests;  // reused by dispatch_local
     uint32_t _shards = 1;
     uint64_t _timer_at = 0;
     bool _stopped = false;

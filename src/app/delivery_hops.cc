@@ -55,13 +55,7 @@ void delivery::on_resolved(queue::destination_id d, const net::dns_answer& answe
 }
 
 void delivery::bounce_destination(queue::destination_id d, const proto::smtp::reply& why) noexcept {
-    std::vector<queue::item_id> drained;
-    _sched.at(d).drain(drained);
-    for (queue::item_id id : drained) {
-        auto it = _items.find(id);
-        if (it == _items.end()) continue;
-        item work = std::move(it->second);
-        _items.erase(it);
+    for (item& work : take_waiting(d)) {
         auto mit = _messages.find(work.message_id);
         if (mit == _messages.end()) continue;
         std::vector<std::pair<target, proto::smtp::reply>> failed;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_spool.hh"
+
 #include <stdlib.h>
 
 #include <filesystem>
@@ -18,24 +20,8 @@ using namespace posthorn;
 
 namespace {
 
-struct temp_spool {
-    std::string path;
-    std::unique_ptr<spool::shard_spool> spool;
-    temp_spool() {
-        char t[] = "/tmp/posthorn_body_stream_test_XXXXXX";
-        path = ::mkdtemp(t);
-        spool::options o;
-        o.dir = path + "/spool/0";
-        o.segment_bytes = 1 << 20;
-        o.durability = spool::durability::none;
-        auto r = spool::shard_spool::open(o);
-        EXPECT_TRUE(r.ok());
-        if (r.ok()) spool = std::move(r.value());
-    }
-    ~temp_spool() {
-        spool.reset();
-        std::filesystem::remove_all(path);
-    }
+struct temp_spool : test::temp_spool {
+    temp_spool() : test::temp_spool(spool::durability::none) {}
 
     // Stores content as header (inline) + fragments (body records) + tail,
     // cut at the given points, the way the receiving side does.

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_spool.hh"
+
 #include <stdlib.h>
 
 #include <filesystem>
@@ -16,24 +18,7 @@ using namespace posthorn;
 
 namespace {
 
-struct temp_spool {
-    std::string path;
-    std::unique_ptr<spool::shard_spool> spool;
-    temp_spool() {
-        char t[] = "/tmp/posthorn_sink_test_XXXXXX";
-        path = ::mkdtemp(t);
-        spool::options o;
-        o.dir = path + "/spool/0";
-        o.segment_bytes = 1 << 20;
-        auto r = spool::shard_spool::open(o);
-        EXPECT_TRUE(r.ok());
-        if (r.ok()) spool = std::move(r.value());
-    }
-    ~temp_spool() {
-        spool.reset();
-        std::filesystem::remove_all(path);
-    }
-};
+using test::temp_spool;
 
 struct answers {
     std::vector<std::pair<uint64_t, bool>> got;

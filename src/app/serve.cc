@@ -6,10 +6,12 @@
 #include "posthorn/core/log.hh"
 #include "posthorn/core/shard.hh"
 #include "posthorn/net.hh"
+#include "access_node.hh"
 #include "control.hh"
 #include "delivery.hh"
 #include "local_agent.hh"
 #include "metrics.hh"
+#include "pop3_access.hh"
 #include "smtp_node.hh"
 #include "spool_sink.hh"
 
@@ -30,6 +32,7 @@ struct serve_context {
     metrics_registry& metrics;
     delivery_table deliveries{};  // slot i: written and read by shard i only
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
+    access_node_table pop3_nodes{};    // slot i: written by shard i; read by others to address handoffs
     std::atomic<int> exit_code{0};
     // Each shard's spool outlives every shard's loop: an owner shard may
     // still be copying a message out of another shard's spool files when
@@ -160,6 +163,20 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         dlv.enqueue(m.id, std::move(env.value()), std::move(m));
     }
 
+    // POP3 (and, with it, the other mailbox-access protocols): sessions
+    // move to the shard owning the mailbox after login.
+    pop3_protocol pop3(cfg, ctx.dir, *mailboxes);
+    access_node pop3_node(cfg, ctx.dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
+    auto access_hook = io.add_turn_hook([n = &pop3_node]() noexcept { n->turn(); });
+    for (const auto& addr : cfg.listen_pop3) {
+        if (auto l = reg.listen(addr, pop3_node); !l) {
+            core::log::error("event=listen_failed proto=pop3 addr={} reason=\"{}\"", addr, l.err().reason());
+            ctx.exit_code = 1;
+            sh.stop_all();
+            break;
+        }
+    }
+
     control_node control(sh, ctx.deliveries);
     const std::string control_path = cfg.data_dir + "/control.sock";
     if (sh.id() == 0) {
@@ -192,8 +209,10 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     local.set_answer(nullptr, nullptr);
     ctx.deliveries[sh.id()] = nullptr;
     sink.set_durable_message(nullptr, nullptr);
+    pop3_node.stop();
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
+    io.remove_turn_hook(access_hook);
     if (local.busy()) io.run_until_idle();
     io.remove_turn_hook(local_hook);
     io.remove_turn_hook(hook);
@@ -210,7 +229,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 int run_serve(const config& cfg) {
     directory::snapshot dir = build_directory(cfg);
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
-    for (const auto* l : {&cfg.listen_pop3, &cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc})
+    for (const auto* l : {&cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc})
         if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
@@ -227,6 +246,8 @@ int run_serve(const config& cfg) {
     serve_context ctx{cfg, dir, *metrics};
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
+    if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
+    for (const auto& a : cfg.listen_pop3) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });

@@ -146,6 +146,7 @@ size_t access_node::on_data(net::connection& c, const core::slice& bytes) noexce
         pump(*a);
         if (n == 0) break;
     }
+    if (a->leaving) return used;  // the rest goes with the socket to the owner shard
     return c.closing() ? bytes.length : used;
 }
 
@@ -253,7 +254,10 @@ void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user*
     conn_state& a = *it->second;
     a.login_user = nullptr;
     if (!ok || !u) {
-        const uint64_t delay_ms = _cfg.auth_failure_delay_ms * note_failure(a.c->peer_address());
+        const uint32_t factor = note_failure(a.c->peer_address());
+        const uint64_t delay_ms = _cfg.auth_failure_delay_ms * factor;
+        core::log::info("{} event=login_delay session={} client={} failures={} delay_ms={}", _proto.name(),
+                        a.session_id, a.c->peer_address(), factor, delay_ms);
         if (delay_ms == 0) {
             fail_login(conn_id);
             return;

@@ -96,6 +96,7 @@ struct folder {
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;
     std::vector<message> messages;  // ascending UID
+    uint32_t recent_uid = 0;        // in memory only: claim_recent's mark
 
     const message* find(uint32_t uid) const noexcept;
     uint64_t bytes() const noexcept;
@@ -154,6 +155,25 @@ public:
     // IMAP APPEND: the content is in memory. ENOENT: no such folder.
     core::result<delivered> append(std::string_view user, std::string_view folder, std::span<const iovec> content,
                                    uint32_t flags, int64_t internal_date);
+    // IMAP APPEND of a literal too big to hold (store_append.cc): begin
+    // reserves `size` bytes in the mail file (ENOENT: no such folder),
+    // write puts the next bytes there as they arrive (hashing them; more
+    // than `size` in all is EINVAL), commit adds the message once all
+    // `size` bytes are in (EINVAL before; ENOENT if the folder went away
+    // meanwhile), abort forgets it (the reserved bytes stay unused). Other
+    // mutations may run between the calls. An id is good until commit or
+    // abort; the message is invisible (no watcher call) until commit.
+    using append_id = uint64_t;
+    core::result<append_id> append_begin(std::string_view user, std::string_view folder, uint64_t size,
+                                         uint32_t flags, int64_t internal_date);
+    core::result<void> append_write(append_id id, std::string_view bytes);
+    core::result<delivered> append_commit(append_id id);
+    void append_abort(append_id id) noexcept;
+    // IMAP \Recent (RFC 3501 §2.3.2), kept in memory only: the first
+    // session to ask gets the UIDs from the last claim up to UIDNEXT.
+    // Returns the first UID of the claim ([first, uidnext) are recent to
+    // the caller; empty when first == uidnext). 0 for no such folder.
+    uint32_t claim_recent(std::string_view user, uint32_t folder_id) noexcept;
     // ENOENT for no such folder; EEXIST for a name in use; INBOX cannot be
     // deleted (EPERM); renaming INBOX is not built (EPERM).
     core::result<uint64_t> create_folder(std::string_view user, std::string_view name);
@@ -242,6 +262,7 @@ private:
     core::result<delivered> add_message(mailbox& b, folder& f, uint64_t segment, uint64_t offset, uint64_t size,
                                         uint64_t hash, uint32_t flags, int64_t date, uint64_t origin);
     void notify(const change& c);
+    struct pending_append;
     core::error fail(core::error e) noexcept;
 
     options _opts;
@@ -257,6 +278,8 @@ private:
     uint64_t _gathered_at = 0;     // its file offset
     core::string_map<std::unique_ptr<mailbox>> _boxes;
     std::unordered_map<watch_id, std::pair<std::string, watcher>> _watchers;
+    std::unordered_map<append_id, std::unique_ptr<pending_append>> _appending;
+    append_id _next_append = 1;
     watch_id _next_watch = 1;
     std::string _scratch;
     std::string _window;           // reused: content read for hashing

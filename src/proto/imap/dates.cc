@@ -78,8 +78,8 @@ std::optional<int64_t> parse_date_time(std::string_view s) noexcept {
         !digits(s.substr(11), 2, zh) || !digits(s.substr(13), 2, zm))
         return std::nullopt;
     if (hh > 23 || mm > 59 || ss > 60 || zm > 59) return std::nullopt;
-    int64_t zone = (zh * 3600 + zm * 60) * (s[10] == '-' ? -1 : 1);
-    return days * 86400 + hh * 3600 + mm * 60 + ss - zone;
+    int64_t zone = static_cast<int64_t>(zh * 3600 + zm * 60) * (s[10] == '-' ? -1 : 1);
+    return days * 86400 + static_cast<int64_t>(hh * 3600 + mm * 60 + ss) - zone;
 }
 
 void write_date_time(std::string& out, int64_t t) {

@@ -67,7 +67,7 @@ size_t session::impl::feed(std::string_view in) {
 void session::impl::on_command(std::string_view text) {
     arena.clear();
     cursor c(text, arena);
-    verb = {};
+    verb.clear();
     hold_expunge = false;
     auto t = c.atom("]");
     if (!t || !tag_ok(*t) || !c.sp()) {

@@ -132,7 +132,7 @@ struct session::impl {
     command_reader reader;
     std::deque<std::string> arena;     // unescaped quoted strings of the current command
     std::string tag;
-    std::string_view verb;             // of the current command (for logs)
+    std::string verb;                  // of the current command (for logs)
     uint32_t errors = 0;
     uint32_t auth_failures = 0;
     std::string_view last_error;

@@ -124,16 +124,16 @@ void join_continuations(param_list& params) {
             const std::string& m = params[j].first;
             if (used[j] || m.size() <= base.size() || m.compare(0, base.size(), base) != 0 || m[base.size()] != '*')
                 continue;
+            // After "name*": "" (extended, unsplit), "N" or "N*" (section N).
             std::string_view rest = std::string_view(m).substr(base.size() + 1);
-            bool ext = !rest.empty() && rest.back() == '*';
-            if (ext) rest.remove_suffix(1);
+            bool ext = rest.empty() || rest.back() == '*';
+            if (!rest.empty() && ext) rest.remove_suffix(1);
             int number = -1;
-            if (!rest.empty()) {
-                if (rest.size() > 3 || !std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            if (!rest.empty() || m.back() != '*' || m.size() != base.size() + 1) {
+                if (rest.empty() || rest.size() > 3 ||
+                    !std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; }))
                     continue;
                 number = std::stoi(std::string(rest));
-            } else if (!ext) {
-                continue;
             }
             if (number <= 0) extended = ext;
             used[j] = true;

@@ -1,7 +1,8 @@
 // shard_store: delivery from spool extents (gathered and copied in the
 // kernel), reading back, folders, flags, expunge, copy, watchers, and what
 // a reopen finds — including after a torn index tail and a mail file whose
-// content never reached the disk. Each test works in its own directory.
+// content never reached the disk — and the MIME skeletons messages keep.
+// Each test works in its own directory.
 #include "posthorn/store.hh"
 #include "store/index_codec.hh"
 

@@ -19,6 +19,14 @@
 // Readers see a mutation at once (before it is durable), as a mail server
 // that answers a client from memory does.
 //
+// MIME skeletons (store/mime.hh): every message gets one when it enters
+// (deliver, append: parsed in the same pass that hashes the content), held
+// in a shared heap object that COPY and MOVE share, and kept in index.log
+// as a `mime` record written just before the content's first append
+// record; replay attaches it to every append record with that content.
+// Messages from an index written before skeletons existed have none until
+// skeleton_of() parses them (see store_load.cc for why not at open).
+//
 // Local delivery: deliver() copies a message from spool extents into the
 // mail file in the kernel (copy_file_range), after a prefix the caller
 // builds (Return-Path, Delivered-To). Small messages are gathered in memory
@@ -41,11 +49,13 @@
 #include "posthorn/core/result.hh"
 #include "posthorn/core/text.hh"
 #include "posthorn/spool.hh"
+#include "posthorn/store/mime.hh"
 
 #include <sys/uio.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -88,6 +98,10 @@ struct message {
     uint64_t segment = 0;        // where the content is
     uint64_t offset = 0;
     uint64_t hash = 0;           // xxh3-64 of the content
+    // Shared by every copy of the same content; null only for messages
+    // indexed before skeletons existed, until skeleton_of() fills it in
+    // (mutable: a cache, not a change of the message).
+    mutable std::shared_ptr<const mime::skeleton> skeleton;
 };
 
 struct folder {
@@ -208,6 +222,10 @@ public:
     // Where a message's bytes are, to send with sendfile/splice. Writes
     // pending in memory are flushed first.
     core::result<spool::extent> extent_of(const message& m);
+    // The message's MIME skeleton: m.skeleton, or (for a message indexed
+    // before skeletons existed) parsed from its bytes now and kept in
+    // m.skeleton. Errors: reading the content failed.
+    core::result<std::shared_ptr<const mime::skeleton>> skeleton_of(const message& m);
 
     // --- watchers.
     watch_id watch(std::string_view user, watcher w);
@@ -259,8 +277,11 @@ private:
     core::result<void> flush_gathered();
     core::result<void> write_index();
     core::result<int> fd_of(uint64_t segment) const;
+    // `fresh`: new content (deliver, append), whose skeleton is logged in
+    // a mime record; a copy shares the record of its original.
     core::result<delivered> add_message(mailbox& b, folder& f, uint64_t segment, uint64_t offset, uint64_t size,
-                                        uint64_t hash, uint32_t flags, int64_t date, uint64_t origin);
+                                        uint64_t hash, uint32_t flags, int64_t date, uint64_t origin,
+                                        std::shared_ptr<const mime::skeleton> skeleton, bool fresh);
     void notify(const change& c);
     struct pending_append;
     core::error fail(core::error e) noexcept;
@@ -283,6 +304,9 @@ private:
     watch_id _next_watch = 1;
     std::string _scratch;
     std::string _window;           // reused: content read for hashing
+    // During load() only: skeletons of the mime records replayed so far,
+    // by (segment, offset) of their content.
+    std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const mime::skeleton>> _replayed_skeletons;
     uint64_t _appended_seq = 0;
     uint64_t _durable_seq = 0;
     int _failed = 0;

@@ -1,8 +1,9 @@
 // The store's streamed APPEND (store.hh append_begin/write/commit/abort)
 // and the in-memory \Recent claims. A streamed message gets its place in
 // the mail file up front, its bytes go there with pwrite as they arrive
-// (never held whole), and its index record is logged only at commit, so a
-// crash or an abort leaves unused bytes, never a message.
+// (never held whole; hashed and MIME-parsed on the way), and its index
+// records (skeleton, append) are logged only at commit, so a crash or an
+// abort leaves unused bytes, never a message.
 //
 // Threading: shard-local, like the rest of shard_store.
 // Limits: the size is fixed at begin (an IMAP literal announces it).
@@ -52,6 +53,7 @@ core::result<void> shard_store::append_write(append_id id, std::string_view byte
     if (!fd) return fd.err();
     if (auto r = detail::pwrite_all(*fd, bytes.data(), bytes.size(), p.offset + p.written); !r) return fail(r.err());
     p.hasher.update(bytes);
+    p.parser.feed(bytes);
     p.written += bytes.size();
     _counters.appended_bytes += bytes.size();
     return core::ok();
@@ -74,7 +76,8 @@ core::result<shard_store::delivered> shard_store::append_commit(append_id id) {
         if (!fd) return fd.err();
         if (auto r = spool::data_sync(*fd); !r) return fail(r.err());
     }
-    return add_message(*b, *f, p->segment, p->offset, p->size, p->hasher.digest(), p->flags, p->internal_date, 0);
+    return add_message(*b, *f, p->segment, p->offset, p->size, p->hasher.digest(), p->flags, p->internal_date, 0,
+                       std::make_shared<const mime::skeleton>(p->parser.finish()), true);
 }
 
 void shard_store::append_abort(append_id id) noexcept { _appending.erase(id); }

@@ -40,6 +40,7 @@ struct shard_store::pending_append {
     uint64_t size = 0;
     uint64_t written = 0;
     content_hasher hasher;
+    mime::parser parser;   // the skeleton, parsed in the same pass as the hash
 };
 
 }  // namespace posthorn::store

@@ -309,3 +309,53 @@ TEST_F(imap_messages, search_keys) {
     std::string r = converse(*s, "u UID SEARCH FLAGGED\r\n");
     EXPECT_EQ(r, "* SEARCH 2\r\nu OK SEARCH completed\r\n");
 }
+
+namespace {
+const std::string k_multipart =
+    "From: =?UTF-8?Q?J=C3=B6rg?= <joerg@example.test>\r\n"
+    "To: user1@example.test\r\n"
+    "Subject: report attached\r\n"
+    "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n"
+    "Message-ID: <m1@example.test>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+    "\r\n"
+    "preamble\r\n"
+    "--XX\r\n"
+    "Content-Type: text/plain; charset=us-ascii\r\n"
+    "\r\n"
+    "see attached\r\n"
+    "--XX\r\n"
+    "Content-Type: application/pdf; name=\"r.pdf\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "Content-Disposition: attachment; filename=\"r.pdf\"\r\n"
+    "\r\n"
+    "JVBERi0xLjQK\r\n"
+    "--XX--\r\n";
+}  // namespace
+
+TEST_F(imap_messages, envelope_bodystructure_and_mime_parts_from_the_skeleton) {
+    add("user1", k_multipart, store::flag_seen);
+    auto s = selected();
+    std::string r = converse(*s, "a FETCH 1 (ENVELOPE BODYSTRUCTURE)\r\n");
+    EXPECT_EQ(r.find("* 1 FETCH (ENVELOPE (\"Mon, 7 Feb 1994 21:52:25 -0800\" \"report attached\" "), 0u) << r;
+    EXPECT_NE(r.find("((NIL NIL \"user1\" \"example.test\")) NIL NIL NIL \"<m1@example.test>\")"),
+              std::string::npos) << r;
+    EXPECT_NE(r.find("BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"us-ascii\")"), std::string::npos) << r;
+    EXPECT_NE(r.find("(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 12 NIL (\"ATTACHMENT\""),
+              std::string::npos) << r;
+    EXPECT_NE(r.find("\"MIXED\" (\"BOUNDARY\" \"XX\")"), std::string::npos) << r;
+    r = converse(*s, "b FETCH 1 BODY\r\n");
+    EXPECT_NE(r.find("\"BASE64\" 12) \"MIXED\"))\r\nb OK"), std::string::npos) << r;
+    // Fetching an attachment alone (the lecture's "MIME attachments selectively").
+    EXPECT_EQ(converse(*s, "c FETCH 1 (BODY.PEEK[1] BODY.PEEK[2])\r\n"),
+              "* 1 FETCH (BODY[1] {12}\r\nsee attached BODY[2] {12}\r\nJVBERi0xLjQK)\r\nc OK FETCH completed\r\n");
+    r = converse(*s, "d FETCH 1 BODY.PEEK[2.MIME]\r\n");
+    EXPECT_NE(r.find("BODY[2.MIME] {133}\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\n"), std::string::npos) << r;
+    EXPECT_EQ(converse(*s, "e FETCH 1 BODY.PEEK[3]\r\n"), "* 1 FETCH (BODY[3] {0}\r\n)\r\ne OK FETCH completed\r\n");
+    // SEARCH on the decoded From and on the Date: header (its own wall-clock day).
+    EXPECT_EQ(converse(*s, "f SEARCH CHARSET UTF-8 FROM \"j\xc3\xb6rg\"\r\n"), "* SEARCH 1\r\nf OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "g SEARCH SENTON 7-Feb-1994\r\n"), "* SEARCH 1\r\ng OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "h SEARCH SENTON 8-Feb-1994\r\n"), "* SEARCH\r\nh OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "i SEARCH BODY JVBER\r\n"), "* SEARCH 1\r\ni OK SEARCH completed\r\n");
+}

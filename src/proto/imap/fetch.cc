@@ -307,7 +307,8 @@ bool session::impl::fetch_att_out(const fetch_att& f) {
             bye("Internal error reading a message");
             return false;
         }
-        filter_fields(scratch, f.fields, f.section.what == section_kind::header_fields_not,
+        scratch2.clear();
+        store::mime::filter_header_fields(scratch, f.fields, f.section.what == section_kind::header_fields_not,
                                           scratch2);
         bytes = scratch2;
         len = bytes.size();

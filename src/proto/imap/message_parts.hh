@@ -1,11 +1,13 @@
-// What the IMAP session needs of one stored message's structure: its
-// header block and body ranges, the bytes a FETCH section names, ENVELOPE
-// and BODYSTRUCTURE, and the SEARCH header tests. One object per session,
+// What the IMAP session needs of one stored message's structure, over the
+// store's MIME skeleton (store/mime.hh): its header block and body ranges,
+// the bytes a FETCH section names, ENVELOPE and BODYSTRUCTURE, and the
+// SEARCH header and content tests. One object per session,
 // pointed at a message with reset() and reused for the next (its buffers
 // stay, so FETCH/SEARCH loops do not allocate per message).
 //
 // Threading: shard-local (it reads through the store).
-// Limits: a header block is read up to mime::header_bytes_max bytes.
+// Limits: the header block read for SEARCH HEADER is the skeleton's
+// (cut at mime::header_bytes_max by the parser).
 // Errors: a store read failure makes the accessors answer "nothing" (empty
 // range, no match) and sets failed(); the session logs it.
 #pragma once
@@ -49,20 +51,16 @@ public:
 
 private:
     bool load_header();
+    const store::mime::skeleton* skeleton();
 
     store::shard_store& _store;
     store::message _msg;
+    const store::mime::skeleton* _skel = nullptr;   // _msg's (shared with the store)
     bool _header_loaded = false;
     bool _failed = false;
-    uint64_t _header_bytes = 0;   // blank line included
     std::string _header;
     std::string _window;
 };
-
-// HEADER.FIELDS (NOT) (RFC 3501 §6.4.5): the fields of a header block
-// named (not named) in `names`, then the blank line.
-void filter_fields(std::string_view header_block, std::span<const std::string_view> names, bool exclude,
-                   std::string& out);
 
 // ASCII case-insensitive substring test; `needle_lower` already lower-case.
 bool icontains(std::string_view hay, std::string_view needle_lower) noexcept;

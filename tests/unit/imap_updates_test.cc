@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 using namespace imap_test;
 
 namespace {
@@ -109,4 +111,30 @@ TEST_F(imap_updates, an_unselected_session_and_other_folders_hear_nothing) {
     login(*c);
     add("user1", k_lab_msg);
     EXPECT_EQ(converse(*c, "n NOOP\r\n"), "n OK NOOP completed\r\n");
+}
+
+// 1,000 idle logged-in sessions (INBOX selected, in IDLE) must fit in
+// 32 KiB each; the heap they hold is the part the session controls.
+TEST_F(imap_updates, a_thousand_idle_sessions_hold_little_heap) {
+    for (int i = 0; i < 20; ++i) add("user1", k_lab_msg);
+    auto heap = [] { return ::mallinfo2().uordblks; };
+    std::vector<std::unique_ptr<session>> many;
+    many.reserve(1000);
+    const size_t before = heap();
+    for (int i = 0; i < 1000; ++i) {
+        auto s = open("m" + std::to_string(i));
+        converse(*s, "a LOGIN user1 user1\r\nb SELECT INBOX\r\nc FETCH 1:* (FLAGS UID)\r\nd IDLE\r\n");
+        ASSERT_TRUE(s->idling());
+        many.push_back(std::move(s));
+    }
+    const size_t per_session = (heap() - before) / 1000;
+    std::printf("heap per idle session: %zu bytes\n", per_session);
+    EXPECT_LT(per_session, 8u * 1024);
+    add("user1", k_lab_msg);   // every one of them hears it
+    size_t recent = 0;
+    for (auto& s : many) {
+        EXPECT_EQ(s->output().substr(0, 13), "* 21 EXISTS\r\n");
+        recent += s->output().find("* 1 RECENT") != std::string::npos || s->output().find("* 21 RECENT") != std::string::npos;
+    }
+    EXPECT_EQ(recent, 1u);   // one session took the new message's \Recent
 }

@@ -175,7 +175,7 @@ void session::impl::run_fetch() {
             job.seq = job.ranges[job.range_i].lo;
             job.att_i = 0;
         }
-        if (!fetch_message()) return;   // a literal streams
+        if (!fetch_message(f)) return;   // a literal streams
         if (job.seq >= job.ranges[job.range_i].hi) {
             ++job.range_i;
             job.seq = 0;
@@ -194,12 +194,13 @@ void session::impl::run_fetch() {
     tagged_ok("FETCH completed");
 }
 
-// One message's answer, from attribute att_i on; false when paused.
-bool session::impl::fetch_message() {
+// One message's answer, from attribute att_i on; false when paused. `box`
+// is the selected folder, looked up once per run (stable meanwhile: only
+// this call runs on the shard).
+bool session::impl::fetch_message(const store::folder* box) {
     if (job.att_i == 0) {
         const uint32_t u = sel->uids[job.seq - 1];
-        const store::folder* f = folder();
-        const store::message* m = f ? f->find(u) : nullptr;
+        const store::message* m = box ? box->find(u) : nullptr;
         if (!m) {
             job.missing = true;
             return true;
@@ -355,7 +356,7 @@ void session::impl::next_output(size_t window_bytes) {
         job.lit_left -= n;
         if (job.lit_left) return;
         // The rest of this message's answer, then the next messages.
-        if (!fetch_message()) return;
+        if (!fetch_message(folder())) return;
         if (job.seq >= job.ranges[job.range_i].hi) {
             ++job.range_i;
             job.seq = 0;

@@ -5,6 +5,9 @@
 #include <cstring>
 
 namespace posthorn::proto::imap {
+namespace {
+constexpr size_t k_keep_bytes = 4096;
+}  // namespace
 
 bool command_reader::announced(std::string_view line, literal_info& out) noexcept {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -38,6 +41,8 @@ command_reader::event command_reader::next(std::string_view in, size_t& pos) {
         _done = false;
         _text.clear();
         _line_start = 0;
+        // A big command's buffer is not kept by an idle session.
+        if (_text.capacity() > k_keep_bytes) std::string().swap(_text);
     }
     if (_mode == mode::literal_out && _left == 0) {
         _mode = mode::line;

@@ -22,6 +22,7 @@ namespace posthorn::proto::imap {
 namespace {
 
 constexpr size_t k_log_bytes = 40;
+constexpr size_t k_keep_bytes = 4096;   // buffers above this are dropped between commands
 constexpr std::string_view k_blob_magic = "posthorn-imap-1";
 
 bool tag_ok(std::string_view t) noexcept {
@@ -37,6 +38,9 @@ session::impl::~impl() { close(); }
 // --- framing.
 
 size_t session::impl::feed(std::string_view in) {
+    // The host sent and cleared output(): a big answer's buffer is not
+    // kept by an idle session.
+    if (out.empty() && out.capacity() > k_keep_bytes) std::string().swap(out);
     in_feed = true;
     size_t pos = 0;
     while (st != state::closed && st != state::fresh &&
@@ -173,8 +177,11 @@ void session::impl::bye(std::string_view text) {
 void session::impl::finish_command() {
     arena.clear();
     parts.release_buffers();
-    if (scratch.capacity() > 16 * 1024) std::string().swap(scratch);
-    if (scratch2.capacity() > 16 * 1024) std::string().swap(scratch2);
+    if (scratch.capacity() > k_keep_bytes) std::string().swap(scratch);
+    if (scratch2.capacity() > k_keep_bytes) std::string().swap(scratch2);
+    if (uids_tmp.capacity() > k_keep_bytes / 4) std::vector<uint32_t>().swap(uids_tmp);
+    if (uids_tmp2.capacity() > k_keep_bytes / 4) std::vector<uint32_t>().swap(uids_tmp2);
+    if (job.text.capacity() > k_keep_bytes) std::string().swap(job.text);
 }
 
 void session::impl::signal_output() {

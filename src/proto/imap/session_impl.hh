@@ -231,7 +231,7 @@ struct session::impl {
     void fetch_cmd(cursor& a, bool uid);
     bool parse_fetch_atts(cursor& a, std::vector<fetch_att>& atts);
     void run_fetch();                     // until done or paused
-    bool fetch_message();                 // false: paused inside it
+    bool fetch_message(const store::folder* f);   // false: paused inside it
     bool fetch_att_out(const fetch_att& f);  // false: paused (a literal streams)
     void next_output(size_t window_bytes);
 

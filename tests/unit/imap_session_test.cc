@@ -70,6 +70,18 @@ TEST_F(imap_session, search_from_finds_the_lab_message) {
     EXPECT_EQ(converse(*s, "d SEARCH FROM nobody\r\n"), "* SEARCH\r\nd OK SEARCH completed\r\n");
 }
 
+TEST_F(imap_session, search_from_falls_back_to_return_path_for_a_hand_typed_message) {
+    // Lab 2: "MAIL FROM:USER1", DATA with just a line of text; local
+    // delivery put Return-Path and Delivered-To in front.
+    add("user1", "Return-Path: <user1@example.test>\r\nDelivered-To: user1@example.test\r\n\r\nhello\r\n");
+    add("user1", k_lab_msg);
+    auto s = open();
+    login(*s);
+    converse(*s, "a SELECT INBOX\r\n");
+    EXPECT_EQ(converse(*s, "b SEARCH FROM user1\r\n"), "* SEARCH 1 2\r\nb OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "c SEARCH FROM \"User One\"\r\n"), "* SEARCH 2\r\nc OK SEARCH completed\r\n");
+}
+
 TEST_F(imap_session, lower_case_commands_and_inbox_in_any_case) {
     add("user1", k_lab_msg);
     auto s = open();
@@ -196,6 +208,14 @@ TEST_F(imap_session, commands_before_login_get_bad) {
     login(*s);
     EXPECT_EQ(converse(*s, "c LOGIN user1 user1\r\n"), "c BAD Already logged in\r\n");
     EXPECT_EQ(converse(*s, "d FETCH 1 FLAGS\r\n"), "d BAD No mailbox selected\r\n");
+}
+
+TEST_F(imap_session, a_too_long_sasl_response_ends_the_authentication) {
+    cfg.command_bytes_max = 256;
+    auto s = open();
+    s->output().clear();
+    EXPECT_EQ(converse(*s, "a AUTHENTICATE PLAIN\r\n" + std::string(1000, 'A') + "\r\nb NOOP\r\n"),
+              "+ \r\na BAD [TOOBIG] Command line too long\r\nb OK NOOP completed\r\n");
 }
 
 TEST_F(imap_session, too_many_errors_close_with_bye) {

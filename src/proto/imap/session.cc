@@ -139,6 +139,16 @@ void session::impl::on_literal() {
 }
 
 void session::impl::on_line_too_long() {
+    // Whatever the line was (a SASL response, IDLE's DONE, the end of an
+    // APPEND), the command it belongs to ends with this BAD.
+    if (waiting == wait::append && append_id) {
+        store.append_abort(append_id);
+        append_id = 0;
+    }
+    if (waiting != wait::none) {
+        waiting = wait::none;   // the tag is that command's
+        return fail(replies::line_too_long);
+    }
     arena.clear();
     cursor c(reader.text(), arena);
     auto t = c.atom("]");

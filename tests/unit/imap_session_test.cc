@@ -59,6 +59,19 @@ TEST_F(imap_session, lab4_transcript_at_every_cut) {
     }
 }
 
+TEST_F(imap_session, lab4_transcript_split_at_every_byte) {
+    for (size_t at = 1; at < k_lab_input.size(); ++at) {
+        TearDown();
+        SetUp();
+        add("user1", k_lab_msg);
+        const uint32_t v = st->find_folder("user1", "INBOX")->uidvalidity;
+        auto s = open();
+        std::string got = converse(*s, k_lab_input.substr(0, at));
+        got += converse(*s, std::string_view(k_lab_input).substr(at));
+        ASSERT_EQ(got, lab_expected(v)) << "split at " << at;
+    }
+}
+
 TEST_F(imap_session, search_from_finds_the_lab_message) {
     add("user1", "From: someone@else.test\r\nSubject: x\r\n\r\nbody\r\n");
     add("user1", k_lab_msg);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <malloc.h>
 
 using namespace imap_test;
@@ -65,7 +66,15 @@ TEST_F(imap_updates, idle_is_woken_by_a_delivery) {
     auto a = selected("a");
     EXPECT_EQ(converse(*a, "i1 IDLE\r\n"), "+ idling\r\n");
     EXPECT_TRUE(a->idling());
-    add("user1", k_lab_msg);
+    // A local delivery, as the local agent makes it: spool extents copied in
+    // the kernel after a Return-Path prefix.
+    const std::string spooled = root + "/spooled";
+    int fd = ::open(spooled.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, k_lab_msg.data(), k_lab_msg.size()), static_cast<ssize_t>(k_lab_msg.size()));
+    spool::extent e{fd, 0, k_lab_msg.size()};
+    ASSERT_TRUE(st->deliver("user1", "INBOX", "Return-Path: <x@example.test>\r\n", std::span(&e, 1), 1700000000, 7));
+    ::close(fd);
     EXPECT_EQ(woken, 1);
     EXPECT_EQ(a->output(), "* 2 EXISTS\r\n* 2 RECENT\r\n");
     a->output().clear();

@@ -108,6 +108,11 @@ TEST_F(imap_updates, deleting_the_selected_mailbox_says_bye) {
     converse(*b, "d DELETE box\r\n");
     EXPECT_EQ(converse(*a, "n NOOP\r\n"), "* BYE Selected mailbox was deleted, have to disconnect\r\n");
     EXPECT_TRUE(a->wants_close());
+    // Its own DELETE of the selected mailbox just leaves it.
+    ASSERT_TRUE(st->create_folder("user1", "box2"));
+    converse(*b, "s SELECT box2\r\n");
+    EXPECT_EQ(converse(*b, "d DELETE box2\r\n"), "d OK DELETE completed\r\n");
+    EXPECT_EQ(converse(*b, "f FETCH 1 FLAGS\r\n"), "f BAD No mailbox selected\r\n");
 }
 
 TEST_F(imap_updates, an_unselected_session_and_other_folders_hear_nothing) {

@@ -40,9 +40,9 @@ struct session_config {
     uint32_t command_bytes_max = 64 * 1024;     // lines + small literals of one command
     uint32_t literal_bytes_max = 64 * 1024;     // one literal, APPEND's message aside
     uint64_t append_bytes_max = 50ull << 20;    // like [smtp] max_message_size
-    // A non-synchronizing literal that is refused is read and dropped up to
-    // this size (RFC 7888 §4); a bigger one gets BYE and the connection
-    // is closed.
+    // A refused non-synchronizing literal (the client sends it anyway) is
+    // read and dropped up to this size; past it the session says BYE and
+    // closes (RFC 7888 §4 allows either).
     uint64_t literal_discard_bytes_max = 64ull << 20;
     uint32_t fetch_inline_bytes_max = 64 * 1024;  // bigger FETCH literals are streamed
     uint32_t output_bytes_max = 256 * 1024;     // a FETCH pauses (streaming()) past this

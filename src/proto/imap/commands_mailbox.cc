@@ -108,6 +108,13 @@ void session::impl::on_delete(cursor& a) {
     if (!arg || !a.at_end()) return fail(replies::syntax);
     std::string_view name = canonical_mailbox(*arg);
     if (name == store::inbox) return fail(replies::inbox_delete);
+    // Deleting the selected mailbox leaves it first (another session's
+    // DELETE makes this one say BYE, updates.cc).
+    const store::folder* f = store.find_folder(user, name);
+    if (f && sel && sel->folder_id == f->id) {
+        sel.reset();
+        st = state::authenticated;
+    }
     auto r = store.delete_folder(user, name);
     if (!r) return r.err().code == ENOENT ? fail(replies::no_mailbox) : store_error("delete", r.err());
     tagged_ok("DELETE completed");

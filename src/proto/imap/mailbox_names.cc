@@ -76,26 +76,6 @@ void write_astring(std::string& out, std::string_view s) {
     }
 }
 
-void write_nstring(std::string& out, std::string_view s, bool nil) {
-    if (nil) {
-        out.append("NIL");
-        return;
-    }
-    if (s.empty() || core::iequals(s, "NIL")) {
-        out.push_back('"');
-        out.append(s);
-        out.push_back('"');
-        return;
-    }
-    // Quoted unless an atom would do; write_astring picks the same forms.
-    size_t before = out.size();
-    write_astring(out, s);
-    if (out[before] != '"' && out[before] != '{') {
-        out.insert(before, 1, '"');
-        out.push_back('"');
-    }
-}
-
 std::string_view canonical_mailbox(std::string_view name) noexcept {
     return core::iequals(name, store::inbox) ? store::inbox : name;
 }

@@ -21,8 +21,6 @@ bool list_match(std::string_view pattern, std::string_view name) noexcept;
 std::string_view special_use(std::string_view name) noexcept;
 // atom when it can be, else a quoted string, else a literal.
 void write_astring(std::string& out, std::string_view s);
-// "NIL" or a quoted string / literal.
-void write_nstring(std::string& out, std::string_view s, bool nil);
 // INBOX in any case becomes "INBOX"; other names as they are.
 std::string_view canonical_mailbox(std::string_view name) noexcept;
 

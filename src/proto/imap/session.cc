@@ -296,6 +296,7 @@ void session::impl::on_login(cursor& a) {
     if (!p || !a.at_end()) return fail(replies::syntax);
     login.user.assign(*u);
     login.password.assign(*p);
+    wipe_command();
     waiting = wait::login;
 }
 
@@ -308,7 +309,8 @@ void session::impl::on_authenticate(cursor& a) {
         // SASL-IR (RFC 4959): the initial response on the command line.
         auto ir = a.atom();
         if (!ir || !a.at_end()) return fail(replies::syntax);
-        return sasl_response(*ir == "=" ? std::string_view() : *ir);
+        sasl_response(*ir == "=" ? std::string_view() : *ir);
+        return wipe_command();
     }
     if (!a.at_end()) return fail(replies::syntax);
     waiting = wait::sasl;
@@ -319,6 +321,13 @@ void session::impl::on_sasl_line(std::string_view line) {
     waiting = wait::none;
     if (line == "*") return fail(replies::auth_cancelled);
     sasl_response(line);
+    wipe_command();
+}
+
+// The password is copied into `login`: the framing buffer does not keep it.
+void session::impl::wipe_command() noexcept {
+    std::fill(reader.text().begin(), reader.text().end(), '\0');
+    for (std::string& a : arena) std::fill(a.begin(), a.end(), '\0');
 }
 
 void session::impl::sasl_response(std::string_view b64) {

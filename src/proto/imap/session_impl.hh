@@ -185,6 +185,7 @@ struct session::impl {
     void on_login(cursor& a);
     void on_authenticate(cursor& a);
     void sasl_response(std::string_view b64);
+    void wipe_command() noexcept;
     void login_checked(bool ok, std::string_view canonical_user);
     void on_id(cursor& a);
     void on_enable(cursor& a);

@@ -334,6 +334,17 @@ TEST_F(imap_session, create_list_rename_delete_with_children_and_special_use) {
     EXPECT_EQ(converse(*s, "p SELECT nothere\r\n"), "p NO [NONEXISTENT] Mailbox does not exist\r\n");
 }
 
+TEST_F(imap_session, rename_inbox_moves_its_messages) {
+    add("user1", k_lab_msg);
+    add("user1", k_lab_msg);
+    auto s = open();
+    login(*s);
+    EXPECT_EQ(converse(*s, "a RENAME inbox Old\r\n"), "a OK RENAME completed\r\n");
+    EXPECT_EQ(st->find_folder("user1", "Old")->messages.size(), 2u);
+    EXPECT_TRUE(st->find_folder("user1", "INBOX")->messages.empty());
+    EXPECT_EQ(converse(*s, "b RENAME INBOX Old\r\n"), "b NO [ALREADYEXISTS] Mailbox already exists\r\n");
+}
+
 TEST_F(imap_session, subscribe_lsub_status_examine) {
     add("user1", k_lab_msg);
     add("user1", k_lab_msg, store::flag_seen);

@@ -127,16 +127,31 @@ void session::impl::on_rename(cursor& a) {
     auto to = a.astring();
     if (!to || !a.at_end()) return fail(replies::syntax);
     std::string_view to_name = canonical_mailbox(*to);
-    if (from_name == store::inbox) return fail(replies::inbox_rename);
+    if (from_name == store::inbox) return rename_inbox(to_name);
     auto r = store.rename_folder(user, from_name, to_name);
     if (!r) {
         switch (r.err().code) {
         case ENOENT: return fail(replies::no_mailbox);
         case EEXIST: return fail(replies::mailbox_exists);
         case EINVAL: return fail(replies::bad_name);
-        case EPERM: return fail(replies::inbox_rename);
         default: return store_error("rename", r.err());
         }
+    }
+    tagged_ok("RENAME completed");
+}
+
+// RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and
+// leaves INBOX empty (its inferiors stay).
+void session::impl::rename_inbox(std::string_view to) {
+    if (to == store::inbox) return fail(replies::mailbox_exists);
+    if (store.find_folder(user, to)) return fail(replies::mailbox_exists);
+    if (auto r = store.create_folder(user, to); !r)
+        return r.err().code == EINVAL ? fail(replies::bad_name) : store_error("create", r.err());
+    const store::folder* inbox = store.find_folder(user, store::inbox);
+    if (inbox && !inbox->messages.empty()) {
+        uids_tmp.clear();
+        for (const auto& m : inbox->messages) uids_tmp.push_back(m.uid);
+        if (auto r = store.move(user, inbox->id, uids_tmp, to, uids_tmp2); !r) return store_error("move", r.err());
     }
     tagged_ok("RENAME completed");
 }

@@ -58,7 +58,6 @@ inline constexpr error try_create{status::no, "[TRYCREATE] Mailbox does not exis
 inline constexpr error mailbox_exists{status::no, "[ALREADYEXISTS] Mailbox already exists", "mailbox_exists"};
 inline constexpr error bad_name{status::no, "[CANNOT] Invalid mailbox name", "bad_mailbox_name"};
 inline constexpr error inbox_delete{status::no, "[CANNOT] INBOX cannot be deleted", "delete_inbox"};
-inline constexpr error inbox_rename{status::no, "[CANNOT] Renaming INBOX is not supported", "rename_inbox"};
 inline constexpr error has_children{status::no, "[INUSE] Mailbox has children, delete them first", "delete_parent"};
 inline constexpr error read_only{status::no, "[READ-ONLY] Mailbox is read-only", "read_only"};
 inline constexpr error server_error{status::no, "[SERVERBUG] Internal error, try again later", "store_error"};

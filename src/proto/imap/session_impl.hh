@@ -199,6 +199,7 @@ struct session::impl {
     void on_create(cursor& a);
     void on_delete(cursor& a);
     void on_rename(cursor& a);
+    void rename_inbox(std::string_view to);
     void on_subscribe(cursor& a);
     void on_unsubscribe(cursor& a);
     void on_list(cursor& a);

@@ -163,6 +163,8 @@ void message_parts::write_body_structure(std::string& out, bool extensible) {
 }
 
 void message_parts::release_buffers() noexcept {
+    _msg = store::message{};   // its skeleton is not kept alive by an idle session
+    _skel = nullptr;
     if (_header.capacity() > k_keep_bytes) std::string().swap(_header);
     if (_window.capacity() > k_keep_bytes) std::string().swap(_window);
 }

@@ -186,6 +186,7 @@ void session::impl::bye(std::string_view text) {
 
 void session::impl::finish_command() {
     arena.clear();
+    job.msg = store::message{};
     parts.release_buffers();
     if (scratch.capacity() > k_keep_bytes) std::string().swap(scratch);
     if (scratch2.capacity() > k_keep_bytes) std::string().swap(scratch2);

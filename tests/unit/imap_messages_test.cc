@@ -205,6 +205,23 @@ TEST_F(imap_messages, copy_and_move_answer_copyuid_and_trycreate) {
     EXPECT_TRUE(st->find_folder("user1", "INBOX")->messages.empty());
 }
 
+TEST_F(imap_messages, uid_copy_into_the_selected_mailbox_reports_exists) {
+    add("user1", k_lab_msg);
+    add("user1", k_lab_msg);
+    const uint32_t v = st->find_folder("user1", "INBOX")->uidvalidity;
+    auto s = selected();
+    EXPECT_EQ(converse(*s, "a UID COPY 2,1 INBOX\r\n"),
+              "* 4 EXISTS\r\n* 4 RECENT\r\na OK [COPYUID " + std::to_string(v) + " 1:2 3:4] COPY completed\r\n");
+    EXPECT_EQ(converse(*s, "b UID COPY 99 INBOX\r\n"), "b OK COPY completed\r\n");
+}
+
+TEST_F(imap_messages, partial_of_filtered_header_fields) {
+    add("user1", k_msg2, store::flag_seen);
+    auto s = selected();
+    EXPECT_EQ(converse(*s, "a FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject)]<9.10>\r\n"),
+              "* 1 FETCH (BODY[HEADER.FIELDS (Subject)]<9> {10}\r\nQuarterly )\r\na OK FETCH completed\r\n");
+}
+
 TEST_F(imap_messages, append_synchronizing_and_literal_plus_with_appenduid) {
     auto s = open();
     login(*s);

@@ -50,7 +50,9 @@ TEST_F(imap_messages, fetch_simple_attributes_and_macros) {
     EXPECT_NE(r.find("* 1 FETCH (BODYSTRUCTURE ("), std::string::npos) << r;
     EXPECT_EQ(converse(*s, "f FETCH 1 (FLAGS\r\n"), "f BAD Syntax error in arguments\r\n");
     EXPECT_EQ(converse(*s, "g FETCH 1 BODY.PEEK\r\n"), "g BAD Syntax error in arguments\r\n");
-    EXPECT_EQ(converse(*s, "h FETCH 2 FLAGS\r\n"), "h OK FETCH completed\r\n");
+    // RFC 3501 §9: a sequence number past EXISTS is BAD; a UID is not.
+    EXPECT_EQ(converse(*s, "h FETCH 2 FLAGS\r\n"), "h BAD Message sequence number past the last message\r\n");
+    EXPECT_EQ(converse(*s, "i UID FETCH 2 FLAGS\r\n"), "i OK FETCH completed\r\n");
 }
 
 TEST_F(imap_messages, fetch_sections_and_partials) {

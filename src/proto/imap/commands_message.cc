@@ -53,13 +53,16 @@ bool parse_flag_list(cursor& a, uint32_t& flags) {
     }
 }
 
+// False (BAD) for a malformed set or a sequence number past EXISTS.
 bool session::impl::set_arg(cursor& a, bool uid, std::vector<seq_range>& out_ranges) {
     auto t = a.sequence_text();
     seqset s;
     if (!t || !s.parse(*t)) return false;
     const auto& u = sel->uids;
     const uint32_t n = static_cast<uint32_t>(u.size());
+    set_past_exists = false;
     if (!uid) {
+        if (!s.within(n)) return set_past_exists = true, false;
         s.resolve(n, out_ranges);
         size_t w = 0;
         for (auto r : out_ranges) {
@@ -115,7 +118,7 @@ void session::impl::on_store(cursor& a) {
 }
 
 void session::impl::store_cmd(cursor& a, bool uid) {
-    if (!set_arg(a, uid, ranges) || !a.sp()) return fail(replies::syntax);
+    if (!set_arg(a, uid, ranges) || !a.sp()) return fail(set_error());
     auto item = a.atom();
     if (!item || !a.sp()) return fail(replies::syntax);
     std::string_view it = *item;
@@ -182,7 +185,7 @@ void session::impl::on_copy(cursor& a) { copy_cmd(a, false, false); }
 void session::impl::on_move(cursor& a) { copy_cmd(a, false, true); }
 
 void session::impl::copy_cmd(cursor& a, bool uid, bool move) {
-    if (!set_arg(a, uid, ranges) || !a.sp()) return fail(replies::syntax);
+    if (!set_arg(a, uid, ranges) || !a.sp()) return fail(set_error());
     auto name = a.astring();
     if (!name || !a.at_end()) return fail(replies::syntax);
     if (move && sel->read_only) return fail(replies::read_only);

@@ -152,7 +152,7 @@ void session::impl::fetch_cmd(cursor& args, bool uid) {
     // since the framing buffer moves on while the answer streams.
     job.text.assign(args.rest());
     cursor a(job.text, arena);
-    if (!set_arg(a, uid, job.ranges) || !a.sp()) return fail(replies::syntax);
+    if (!set_arg(a, uid, job.ranges) || !a.sp()) return fail(set_error());
     if (!parse_fetch_atts(a, job.atts) || !a.at_end()) return fail(replies::syntax);
     if (uid && std::none_of(job.atts.begin(), job.atts.end(), [](const fetch_att& f) { return f.what == kind::uid; }))
         job.atts.insert(job.atts.begin(), fetch_att{});   // §6.4.8: UID FETCH answers UID

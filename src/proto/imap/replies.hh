@@ -42,6 +42,8 @@ inline constexpr error unknown_command{status::bad, "Unknown command", "unknown_
 inline constexpr error syntax{status::bad, "Syntax error in arguments", "syntax"};
 inline constexpr error line_too_long{status::bad, "[TOOBIG] Command line too long", "line_too_long"};
 inline constexpr error literal_too_big{status::bad, "[TOOBIG] Literal too big", "literal_too_big"};
+inline constexpr error bad_sequence{status::bad, "Message sequence number past the last message",
+                                    "bad_sequence"};
 inline constexpr error too_deep{status::bad, "Too deeply nested", "nesting_too_deep"};
 inline constexpr error not_authenticated{status::bad, "Log in first", "command_before_login"};
 inline constexpr error already_authenticated{status::bad, "Already logged in", "command_after_login"};

@@ -46,6 +46,13 @@ bool seqset::parse(std::string_view text) {
     return true;
 }
 
+bool seqset::within(uint32_t n) const noexcept {
+    for (const seq_range& r : _ranges)
+        for (uint32_t v : {r.lo, r.hi})
+            if (v > n || (v == 0 && n == 0)) return false;
+    return true;
+}
+
 bool seqset::contains(uint32_t n, uint32_t star) const noexcept {
     for (const seq_range& r : _ranges) {
         uint32_t a = r.lo ? r.lo : star, b = r.hi ? r.hi : star;

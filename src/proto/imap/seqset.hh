@@ -26,6 +26,9 @@ public:
     // and the set needs it). Reuses `out`.
     void resolve(uint32_t star, std::vector<seq_range>& out) const;
     bool empty() const noexcept { return _ranges.empty(); }
+    // Every number at most n, and `*` only when n > 0 (RFC 3501 §9: a
+    // sequence number past EXISTS, or `*` in an empty mailbox, is BAD).
+    bool within(uint32_t n) const noexcept;
 
 private:
     std::vector<seq_range> _ranges;   // 0 stands for `*`

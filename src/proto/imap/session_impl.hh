@@ -227,6 +227,10 @@ struct session::impl {
     void expunge_cmd(cursor& a, const seqset* uid_set);
     // The view's messages a set names, as sequence-number ranges.
     bool set_arg(cursor& a, bool uid, std::vector<seq_range>& out);
+    bool set_past_exists = false;         // why set_arg failed
+    const replies::error& set_error() const noexcept {
+        return set_past_exists ? replies::bad_sequence : replies::syntax;
+    }
 
     // --- fetch.cc.
     void on_fetch(cursor& a);

@@ -147,7 +147,7 @@ void session::impl::store_cmd(cursor& a, bool uid) {
     for (const seq_range& r : ranges) {
         for (uint32_t seq = r.lo; seq <= r.hi && f; ++seq) {
             const uint32_t u = sel->uids[seq - 1];
-            const store::message* m = f->find(u);
+            const store::message* m = message_at(f, seq);
             if (!m) {
                 missing = true;
                 continue;
@@ -254,7 +254,7 @@ void session::impl::search_cmd(cursor& a, bool uid) {
     out.append("* SEARCH");
     bool failed = false;
     for (size_t i = 0; i < u.size() && f; ++i) {
-        const store::message* m = f->find(u[i]);
+        const store::message* m = message_at(f, static_cast<uint32_t>(i + 1));
         if (!m) continue;
         ctx.seq = static_cast<uint32_t>(i + 1);
         ctx.uid = u[i];

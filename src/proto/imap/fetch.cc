@@ -200,7 +200,7 @@ void session::impl::run_fetch() {
 bool session::impl::fetch_message(const store::folder* box) {
     if (job.att_i == 0) {
         const uint32_t u = sel->uids[job.seq - 1];
-        const store::message* m = box ? box->find(u) : nullptr;
+        const store::message* m = box ? message_at(box, job.seq) : nullptr;
         if (!m) {
             job.missing = true;
             return true;

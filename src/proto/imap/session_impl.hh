@@ -248,6 +248,9 @@ struct session::impl {
     void report(bool allow_expunge);
     void write_flags(uint32_t flags, bool recent);
     const store::folder* folder() const;
+    // The folder's message for a sequence number of the view, or null when
+    // it was expunged (and not reported yet).
+    const store::message* message_at(const store::folder* f, uint32_t seq) const noexcept;
     void claim_recent();
 };
 

@@ -42,6 +42,14 @@ const store::folder* session::impl::folder() const {
     return sel ? store.folder_by_id(user, sel->folder_id) : nullptr;
 }
 
+const store::message* session::impl::message_at(const store::folder* f, uint32_t seq) const noexcept {
+    const uint32_t u = sel->uids[seq - 1];
+    // While nothing was expunged behind the view, sequence number n is the
+    // folder's message n: no search.
+    if (seq - 1 < f->messages.size() && f->messages[seq - 1].uid == u) return &f->messages[seq - 1];
+    return f->find(u);
+}
+
 void session::impl::claim_recent() {
     const store::folder* f = folder();
     if (!f || sel->read_only) return;

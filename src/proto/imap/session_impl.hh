@@ -1,8 +1,9 @@
 // The IMAP session's state, shared by its files: session.cc (framing,
 // states, the command table, login), commands_mailbox.cc (SELECT, LIST,
-// CREATE, ... STATUS, APPEND), commands_message.cc (STORE, COPY, MOVE,
-// EXPUNGE, SEARCH), fetch.cc (FETCH, streamed), updates.cc (the selected
-// mailbox's view and the untagged news of other sessions' changes).
+// CREATE, ... STATUS), append.cc (APPEND, streamed into the store),
+// commands_message.cc (STORE, COPY, MOVE, EXPUNGE, SEARCH), fetch.cc
+// (FETCH, streamed out), updates.cc (the selected mailbox's view and the
+// untagged news of other sessions' changes).
 //
 // What a session holds (kept small: 1,000 idle sessions fit in 32 KiB
 // each): the framing buffer, the tag, the login, and when a mailbox is
@@ -192,7 +193,7 @@ struct session::impl {
     void on_namespace(cursor& a);
     void on_idle(cursor& a);
 
-    // --- commands_mailbox.cc.
+    // --- commands_mailbox.cc (APPEND: append.cc).
     void on_select(cursor& a);
     void on_examine(cursor& a);
     void select(cursor& a, bool read_only);
@@ -210,7 +211,7 @@ struct session::impl {
     void on_unselect(cursor& a);
     bool append_literal(cursor& a);       // the APPEND message literal announced
     void on_append_bytes(std::string_view bytes);
-    void on_append_end(std::string_view rest);
+    void on_append_end(std::string_view text);
     void on_append(cursor& a);            // a complete APPEND without a streamed literal
     void store_error(std::string_view op, const core::error& e);
 

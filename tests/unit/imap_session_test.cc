@@ -182,6 +182,8 @@ TEST_F(imap_session, suspend_and_resume_round_trip) {
     add("user1", k_lab_msg);
     auto s = open();
     s->output().clear();
+    EXPECT_EQ(s->suspend(), "");   // nothing to move yet
+    EXPECT_FALSE(s->wants_close());
     std::string in = "x7 LOGIN user1 user1\r\ny SELECT INBOX\r\n";
     size_t used = s->feed(in);
     ASSERT_NE(s->pending_login(), nullptr);

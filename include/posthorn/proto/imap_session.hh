@@ -81,8 +81,9 @@ public:
     // proto/login.hh: non-null while a login waits for the host.
     const login_request* pending_login() const noexcept;
     void login_checked(bool ok, std::string_view canonical_user);
-    // The session's state for the owner shard (no password in it); this
-    // session is dead afterwards (wants_close(), nothing more is sent).
+    // While pending_login(): the session's state for the owner shard (no
+    // password in it); this session is dead afterwards (wants_close(),
+    // nothing more is sent). Empty (and nothing changes) at other times.
     std::string suspend();
 
     // A FETCH still has output: once output() is sent, next_output() adds

@@ -438,6 +438,7 @@ void session::login_checked(bool ok, std::string_view canonical_user) { _impl->l
 // typed (the rest). Never the password.
 std::string session::suspend() {
     impl& s = *_impl;
+    if (s.waiting != wait::login) return {};   // only a pending login moves
     std::string blob(k_blob_magic);
     blob.push_back('\n');
     blob.append(s.tag).push_back('\n');

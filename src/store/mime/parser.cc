@@ -47,6 +47,11 @@ struct frame {
     uint64_t lf_at_body = 0;      // LFs before the body
 };
 
+// RFC 2045 §6.1: 7bit, 8bit and binary leave the bytes as they are.
+bool identity_encoding(std::string_view e) noexcept {
+    return e.empty() || core::iequals(e, "7bit") || core::iequals(e, "8bit") || core::iequals(e, "binary");
+}
+
 bool only_padding(std::string_view s) noexcept {
     return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
 }
@@ -73,8 +78,13 @@ struct parser::impl {
         while (!b.empty()) {
             const void* nl = std::memchr(b.data(), '\n', b.size());
             const size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - b.data()) + 1 : b.size();
-            const size_t keep = stack.back().st == state::header ? header_bytes_max : line_keep_bytes;
-            if (line.size() < keep) line.append(b.substr(0, std::min(n, keep - line.size())));
+            // A header line is kept whole; of a body line only what a
+            // delimiter check reads, and nothing once it cannot be one.
+            const bool in_header = stack.back().st == state::header;
+            const size_t keep = in_header ? header_bytes_max : line_keep_bytes;
+            const bool maybe_delimiter = line.empty() || (line[0] == '-' && (line.size() < 2 || line[1] == '-'));
+            if (line.size() < keep && (in_header || maybe_delimiter))
+                line.append(b.substr(0, std::min(n, keep - line.size())));
             const uint64_t length = pos + n - line_start;  // the whole line so far
             const char before = n >= 2 ? b[n - 2] : last;
             pos += n;
@@ -158,7 +168,11 @@ struct parser::impl {
             f.st = state::parts;
             f.delimiter = "--" + boundary;
             f.digest = core::iequals(subtype, "digest");
-        } else if (core::iequals(type, "message") && core::iequals(subtype, "rfc822") && room) {
+        } else if (core::iequals(type, "message") && core::iequals(subtype, "rfc822") && room &&
+                   identity_encoding(sk.str(n.encoding))) {
+            // (A base64 or quoted-printable message/rfc822, which RFC 2046
+            // §5.2.1 forbids but mailers send, is kept opaque: its bytes
+            // are no message until decoded.)
             n.kind = node_kind::message;
             f.st = state::body;
             const auto child = static_cast<uint32_t>(sk.nodes.size());
@@ -303,8 +317,7 @@ void parser::feed(std::string_view bytes) { _impl->feed(bytes); }
 
 skeleton parser::finish() {
     _impl->finish();
-    skeleton s;
-    *s._impl = std::move(_impl->sk);
+    skeleton s(std::make_unique<skeleton::impl>(std::move(_impl->sk)));
     _impl = std::make_unique<impl>();  // the parser can be used again
     return s;
 }

@@ -4,7 +4,7 @@
 //
 // Owns: data_dir/store/<shard>/ — `index.log`, an append-only log of
 // checksummed records (folder create/rename/delete, subscribe, append,
-// flags, expunge) replayed into memory at open, and `mail/<seq>.seg`,
+// flags, expunge, mime) replayed into memory at open, and `mail/<seq>.seg`,
 // append-only files holding message contents back to back (each message in
 // one piece, in one file). A message's index record carries the xxh3-64 of
 // its content, so after a crash a record whose content did not reach the
@@ -18,6 +18,14 @@
 // fdatasyncs sync_fds() (through the reactor), then calls synced(seq).
 // Readers see a mutation at once (before it is durable), as a mail server
 // that answers a client from memory does.
+//
+// MIME skeletons (store/mime.hh): every message gets one when it enters
+// (deliver, append: parsed in the same pass that hashes the content), held
+// in a shared heap object that COPY and MOVE share, and kept in index.log
+// as a `mime` record written just before the content's first append
+// record; replay attaches it to every append record with that content.
+// Messages from an index written before skeletons existed have none until
+// skeleton_of() parses them (see store_load.cc for why not at open).
 //
 // Local delivery: deliver() copies a message from spool extents into the
 // mail file in the kernel (copy_file_range), after a prefix the caller
@@ -41,11 +49,13 @@
 #include "posthorn/core/result.hh"
 #include "posthorn/core/text.hh"
 #include "posthorn/spool.hh"
+#include "posthorn/store/mime.hh"
 
 #include <sys/uio.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -88,6 +98,10 @@ struct message {
     uint64_t segment = 0;        // where the content is
     uint64_t offset = 0;
     uint64_t hash = 0;           // xxh3-64 of the content
+    // Shared by every copy of the same content; null only for messages
+    // indexed before skeletons existed, until skeleton_of() fills it in
+    // (mutable: a cache, not a change of the message).
+    mutable std::shared_ptr<const mime::skeleton> skeleton;
 };
 
 struct folder {
@@ -96,6 +110,7 @@ struct folder {
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;
     std::vector<message> messages;  // ascending UID
+    uint32_t recent_uid = 0;        // in memory only: claim_recent's mark
 
     const message* find(uint32_t uid) const noexcept;
     uint64_t bytes() const noexcept;
@@ -154,6 +169,25 @@ public:
     // IMAP APPEND: the content is in memory. ENOENT: no such folder.
     core::result<delivered> append(std::string_view user, std::string_view folder, std::span<const iovec> content,
                                    uint32_t flags, int64_t internal_date);
+    // IMAP APPEND of a literal too big to hold (store_append.cc): begin
+    // reserves `size` bytes in the mail file (ENOENT: no such folder),
+    // write puts the next bytes there as they arrive (hashing them; more
+    // than `size` in all is EINVAL), commit adds the message once all
+    // `size` bytes are in (EINVAL before; ENOENT if the folder went away
+    // meanwhile), abort forgets it (the reserved bytes stay unused). Other
+    // mutations may run between the calls. An id is good until commit or
+    // abort; the message is invisible (no watcher call) until commit.
+    using append_id = uint64_t;
+    core::result<append_id> append_begin(std::string_view user, std::string_view folder, uint64_t size,
+                                         uint32_t flags, int64_t internal_date);
+    core::result<void> append_write(append_id id, std::string_view bytes);
+    core::result<delivered> append_commit(append_id id);
+    void append_abort(append_id id) noexcept;
+    // IMAP \Recent (RFC 3501 §2.3.2), kept in memory only: the first
+    // session to ask gets the UIDs from the last claim up to UIDNEXT.
+    // Returns the first UID of the claim ([first, uidnext) are recent to
+    // the caller; empty when first == uidnext). 0 for no such folder.
+    uint32_t claim_recent(std::string_view user, uint32_t folder_id) noexcept;
     // ENOENT for no such folder; EEXIST for a name in use; INBOX cannot be
     // deleted (EPERM); renaming INBOX is not built (EPERM).
     core::result<uint64_t> create_folder(std::string_view user, std::string_view name);
@@ -188,6 +222,10 @@ public:
     // Where a message's bytes are, to send with sendfile/splice. Writes
     // pending in memory are flushed first.
     core::result<spool::extent> extent_of(const message& m);
+    // The message's MIME skeleton: m.skeleton, or (for a message indexed
+    // before skeletons existed) parsed from its bytes now and kept in
+    // m.skeleton. Errors: reading the content failed.
+    core::result<std::shared_ptr<const mime::skeleton>> skeleton_of(const message& m);
 
     // --- watchers.
     watch_id watch(std::string_view user, watcher w);
@@ -239,9 +277,13 @@ private:
     core::result<void> flush_gathered();
     core::result<void> write_index();
     core::result<int> fd_of(uint64_t segment) const;
+    // `fresh`: new content (deliver, append), whose skeleton is logged in
+    // a mime record; a copy shares the record of its original.
     core::result<delivered> add_message(mailbox& b, folder& f, uint64_t segment, uint64_t offset, uint64_t size,
-                                        uint64_t hash, uint32_t flags, int64_t date, uint64_t origin);
+                                        uint64_t hash, uint32_t flags, int64_t date, uint64_t origin,
+                                        std::shared_ptr<const mime::skeleton> skeleton, bool fresh);
     void notify(const change& c);
+    struct pending_append;
     core::error fail(core::error e) noexcept;
 
     options _opts;
@@ -257,9 +299,14 @@ private:
     uint64_t _gathered_at = 0;     // its file offset
     core::string_map<std::unique_ptr<mailbox>> _boxes;
     std::unordered_map<watch_id, std::pair<std::string, watcher>> _watchers;
+    std::unordered_map<append_id, std::unique_ptr<pending_append>> _appending;
+    append_id _next_append = 1;
     watch_id _next_watch = 1;
     std::string _scratch;
     std::string _window;           // reused: content read for hashing
+    // During load() only: skeletons of the mime records replayed so far,
+    // by (segment, offset) of their content.
+    std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const mime::skeleton>> _replayed_skeletons;
     uint64_t _appended_seq = 0;
     uint64_t _durable_seq = 0;
     int _failed = 0;

@@ -26,8 +26,10 @@ enum class index_type : uint8_t {
                         // u64 size, u64 content hash, u64 origin, str user
     flags = 6,          // u32 folder id, u32 uid, u32 flags, str user
     expunge = 7,        // u32 folder id, u32 count, count x u32 uid, str user
+    mime = 8,           // u64 segment, u64 offset, then the MIME skeleton's encoding (the
+                        // rest of the payload): for the append records with that content
 };
-inline constexpr uint8_t index_type_max = 7;
+inline constexpr uint8_t index_type_max = 8;
 
 inline constexpr uint32_t index_magic = 0x58494850;  // "PHIX" on disk
 inline constexpr size_t index_header_bytes = 16;
@@ -41,7 +43,8 @@ inline constexpr uint64_t index_record_bytes(uint32_t payload) {
 void append_index_record(std::string& out, index_type t, std::string_view payload);
 
 // Decodes the record at `p` (at most `avail` bytes). On success sets type,
-// payload and the record's whole size.
+// payload and the record's whole size. Any type but 0 decodes (those past
+// index_type_max come from a newer version; the caller skips them).
 bool decode_index_record(const char* p, uint64_t avail, uint8_t& type, std::string_view& payload,
                          uint64_t& record_bytes) noexcept;
 

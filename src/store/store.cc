@@ -224,8 +224,19 @@ core::result<void> shard_store::write_index() {
 
 core::result<shard_store::delivered> shard_store::add_message(mailbox& b, folder& f, uint64_t segment,
                                                                 uint64_t offset, uint64_t size, uint64_t hash,
-                                                                uint32_t flags, int64_t date, uint64_t origin) {
+                                                                uint32_t flags, int64_t date, uint64_t origin,
+                                                                std::shared_ptr<const mime::skeleton> skeleton,
+                                                                bool fresh) {
     if (f.uidnext == UINT32_MAX) return core::error{EOVERFLOW, "folder ran out of UIDs"};
+    if (fresh && skeleton) {
+        // Before the append record, so replay has it when the append comes.
+        // One past the payload limit (a pathological structure) is not
+        // logged: after a restart skeleton_of() parses that message again.
+        index_writer(_scratch).u64(segment).u64(offset);
+        _scratch += skeleton->encode();
+        if (_scratch.size() <= index_payload_max)
+            if (auto s = log_record(static_cast<uint8_t>(index_type::mime), _scratch); !s) return s.err();
+    }
     message m;
     m.uid = f.uidnext++;
     m.flags = flags & flag_mask;
@@ -234,11 +245,12 @@ core::result<shard_store::delivered> shard_store::add_message(mailbox& b, folder
     m.segment = segment;
     m.offset = offset;
     m.hash = hash;
+    m.skeleton = std::move(skeleton);
     index_writer(_scratch).u32(f.id).u32(m.uid).u32(m.flags).u64(static_cast<uint64_t>(date)).u64(segment)
         .u64(offset).u64(size).u64(hash).u64(origin).str(b.user);
     auto seq = log_record(static_cast<uint8_t>(index_type::append), _scratch);
     if (!seq) return seq.err();
-    f.messages.push_back(m);
+    f.messages.push_back(std::move(m));
     notify(change{change::kind::appended, b.user, f.id, m.uid});
     return delivered{*seq, m.uid};
 }
@@ -262,6 +274,7 @@ core::result<shard_store::delivered> shard_store::deliver(std::string_view user,
     auto at = reserve(size);
     if (!at) return at.err();
     uint64_t hash = 0;
+    std::shared_ptr<const mime::skeleton> skeleton;
     if (size <= _opts.gather_bytes_max) {
         if (_gathered.empty()) _gathered_at = *at;
         const size_t start = _gathered.size();
@@ -274,7 +287,9 @@ core::result<shard_store::delivered> shard_store::deliver(std::string_view user,
                 return r.err();
             }
         }
-        hash = content_hash(std::string_view(_gathered).substr(start));
+        const std::string_view bytes = std::string_view(_gathered).substr(start);
+        hash = content_hash(bytes);
+        skeleton = std::make_shared<const mime::skeleton>(mime::parse(bytes));
     } else {
         if (auto r = flush_gathered(); !r) return r.err();
         auto fd = fd_of(_current);
@@ -282,6 +297,8 @@ core::result<shard_store::delivered> shard_store::deliver(std::string_view user,
         if (auto r = pwrite_all(*fd, prefix.data(), prefix.size(), *at); !r) return fail(r.err());
         content_hasher h;
         h.update(prefix);
+        mime::parser p;
+        p.feed(prefix);
         uint64_t to = *at + prefix.size();
         _window.resize(hash_window_bytes);
         for (const auto& e : content) {
@@ -292,6 +309,7 @@ core::result<shard_store::delivered> shard_store::deliver(std::string_view user,
                 size_t n = static_cast<size_t>(std::min<uint64_t>(e.length - done, _window.size()));
                 if (auto r = spool::read_all(*fd, _window.data(), n, to + done); !r) return r.err();
                 h.update(std::string_view(_window.data(), n));
+                p.feed(std::string_view(_window.data(), n));
                 done += n;
             }
             to += e.length;
@@ -299,8 +317,9 @@ core::result<shard_store::delivered> shard_store::deliver(std::string_view user,
         }
         _counters.appended_bytes += size;
         hash = h.digest();
+        skeleton = std::make_shared<const mime::skeleton>(p.finish());
     }
-    auto d = add_message(b, *f, _current, *at, size, hash, 0, internal_date, origin);
+    auto d = add_message(b, *f, _current, *at, size, hash, 0, internal_date, origin, std::move(skeleton), true);
     if (d) ++_counters.delivered;
     return d;
 }
@@ -317,7 +336,12 @@ core::result<shard_store::delivered> shard_store::append(std::string_view user, 
     auto at = reserve(size);
     if (!at) return at.err();
     content_hasher h;
-    for (const auto& v : content) h.update(std::string_view(static_cast<const char*>(v.iov_base), v.iov_len));
+    mime::parser p;
+    for (const auto& v : content) {
+        const std::string_view bytes(static_cast<const char*>(v.iov_base), v.iov_len);
+        h.update(bytes);
+        p.feed(bytes);
+    }
     if (size <= _opts.gather_bytes_max) {
         if (_gathered.empty()) _gathered_at = *at;
         for (const auto& v : content) _gathered.append(static_cast<const char*>(v.iov_base), v.iov_len);
@@ -329,7 +353,8 @@ core::result<shard_store::delivered> shard_store::append(std::string_view user, 
         if (auto r = spool::write_all(*fd, iov.data(), iov.size(), *at); !r) return fail(r.err());
         _counters.appended_bytes += size;
     }
-    return add_message(b, *f, _current, *at, size, h.digest(), flags, internal_date, 0);
+    return add_message(b, *f, _current, *at, size, h.digest(), flags, internal_date, 0,
+                       std::make_shared<const mime::skeleton>(p.finish()), true);
 }
 
 core::result<uint64_t> shard_store::ensure_inbox(std::string_view user) {
@@ -457,7 +482,8 @@ core::result<uint64_t> shard_store::copy(std::string_view user, uint32_t from_id
         const message* m = from->find(u);
         if (!m) continue;
         const message src = *m;  // dest may be `from`: its vector can grow
-        auto d = add_message(*b, *dest, src.segment, src.offset, src.size, src.hash, src.flags, src.internal_date, 0);
+        auto d = add_message(*b, *dest, src.segment, src.offset, src.size, src.hash, src.flags, src.internal_date, 0,
+                             src.skeleton, false);
         if (!d) return d.err();
         new_uids.push_back(d->uid);
         seq = d->seq;
@@ -524,6 +550,20 @@ core::result<spool::extent> shard_store::extent_of(const message& m) {
     auto fd = fd_of(m.segment);
     if (!fd) return fd.err();
     return spool::extent{*fd, m.offset, m.size};
+}
+
+core::result<std::shared_ptr<const mime::skeleton>> shard_store::skeleton_of(const message& m) {
+    if (m.skeleton) return m.skeleton;
+    mime::parser p;
+    std::string window;
+    for (uint64_t done = 0; done < m.size;) {
+        if (auto r = read(m, done, hash_window_bytes, window); !r) return r.err();
+        if (window.empty()) break;
+        p.feed(window);
+        done += window.size();
+    }
+    m.skeleton = std::make_shared<const mime::skeleton>(p.finish());
+    return m.skeleton;
 }
 
 // --- watchers.

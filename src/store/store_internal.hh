@@ -1,9 +1,11 @@
-// Internals shared by the store's files (store.cc, store_load.cc): sizes
-// and a whole-buffer write.
+// Internals shared by the store's files (store.cc, store_load.cc,
+// store_append.cc): sizes, a whole-buffer write, a streamed append's state.
 #pragma once
 
 #include "posthorn/core/result.hh"
+#include "posthorn/store.hh"
 #include "spool/segment.hh"
+#include "store/index_codec.hh"
 
 #include <sys/uio.h>
 
@@ -24,3 +26,21 @@ inline core::result<void> pwrite_all(int fd, const char* p, size_t n, uint64_t o
 }
 
 }  // namespace posthorn::store::detail
+
+namespace posthorn::store {
+
+// A streamed APPEND between append_begin and append_commit/abort.
+struct shard_store::pending_append {
+    std::string user;
+    uint32_t folder_id = 0;
+    uint32_t flags = 0;
+    int64_t internal_date = 0;
+    uint64_t segment = 0;
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    uint64_t written = 0;
+    content_hasher hasher;
+    mime::parser parser;   // the skeleton, parsed in the same pass as the hash
+};
+
+}  // namespace posthorn::store

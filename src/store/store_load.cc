@@ -1,6 +1,8 @@
 // Opening a shard's mailbox store (see store.hh): the mail files, then
 // index.log replayed over them into memory — a torn tail cut, messages whose
-// content never reached the disk dropped, the log compacted when mostly dead.
+// content never reached the disk dropped, MIME skeletons decoded from their
+// mime records and shared by the copies of their content, the log compacted
+// when mostly dead.
 #include "posthorn/store.hh"
 
 #include "posthorn/core/log.hh"
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <set>
 
 namespace posthorn::store {
 
@@ -58,6 +61,7 @@ core::result<void> shard_store::load() {
             ++_report.index_records;
             at += rec;
         }
+        _replayed_skeletons.clear();
         good_end = at;
         if (at < n && !spool::all_zero(p + at, n - at)) {
             // A record cut by a crash (or damage): everything after it is
@@ -81,17 +85,24 @@ core::result<void> shard_store::load() {
         for (auto& f : b->folders) {
             _report.messages += f->messages.size();
             live_records += 1 + f->messages.size();
+            for (const message& m : f->messages) live_records += m.skeleton != nullptr;  // its mime record
         }
         live_records += b->subscribed.size();
     }
     if (good_end > compact_min_bytes && live_records * 2 < _report.index_records) {
         std::string snap;
         std::string payload;
+        std::set<std::pair<uint64_t, uint64_t>> skeletons_written;  // content shared by copies: one record
         for (auto& [user, b] : _boxes) {
             for (auto& f : b->folders) {
                 index_writer(payload).u32(f->id).u32(f->uidvalidity).str(user).str(f->name);
                 append_index_record(snap, index_type::folder_create, payload);
                 for (const message& m : f->messages) {
+                    if (m.skeleton && skeletons_written.emplace(m.segment, m.offset).second) {
+                        index_writer(payload).u64(m.segment).u64(m.offset);
+                        payload += m.skeleton->encode();
+                        if (payload.size() <= index_payload_max) append_index_record(snap, index_type::mime, payload);
+                    }
                     index_writer(payload).u32(f->id).u32(m.uid).u32(m.flags).u64(static_cast<uint64_t>(m.internal_date))
                         .u64(m.segment).u64(m.offset).u64(m.size).u64(m.hash).u64(0).str(user);
                     append_index_record(snap, index_type::append, payload);
@@ -222,7 +233,23 @@ void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
             mf->second.tail = std::max(mf->second.tail, m.offset + m.size);
         }
         if (!f->messages.empty() && f->messages.back().uid >= m.uid) break;  // not ascending: ignore
-        f->messages.push_back(m);
+        // The skeleton its content's mime record gave, shared with every
+        // copy. None for a message indexed before skeletons existed: it is
+        // not parsed here, which would read every such message of every
+        // user at open where only the newest mail file is read now;
+        // skeleton_of() parses those a client asks about, once.
+        if (auto sk = _replayed_skeletons.find({m.segment, m.offset}); sk != _replayed_skeletons.end())
+            m.skeleton = sk->second;
+        f->messages.push_back(std::move(m));
+        break;
+    }
+    case index_type::mime: {
+        uint64_t segment = 0, offset = 0;
+        if (!(r.u64(segment) && r.u64(offset))) break;
+        auto sk = mime::skeleton::decode(payload.substr(16));
+        if (!sk) break;
+        _replayed_skeletons[{segment, offset}] = std::make_shared<const mime::skeleton>(std::move(sk.value()));
+        ok = true;
         break;
     }
     case index_type::flags: {

@@ -78,7 +78,9 @@ public:
     enum class field : uint8_t { from, to, cc, bcc, subject };
     bool field_contains(field f, std::string_view needle) const;
     // Date: header as unix seconds (SENTBEFORE/SENTON/SENTSINCE), or
-    // nullopt when missing or unparseable.
+    // nullopt when missing or unparseable. The header's own wall-clock
+    // time counted as UTC: RFC 3501 §6.4.4 compares the date "disregarding
+    // time and timezone", so the zone is not applied.
     std::optional<int64_t> sent_date() const;
     // Top-level header block and body (SEARCH HEADER/TEXT/BODY read these).
     range header() const;
@@ -86,6 +88,8 @@ public:
 
     struct impl;
 private:
+    friend class parser;
+    explicit skeleton(std::unique_ptr<impl> i) noexcept;  // parser, decode: no empty one built first
     std::unique_ptr<impl> _impl;
 };
 

@@ -1,0 +1,159 @@
+// The selected mailbox's view and its news (RFC 3501 §5.2, §7.3.1,
+// §7.4.1; RFC 2177 IDLE). The view is the UIDs this session has reported,
+// in sequence-number order; the store's watcher only marks what changed,
+// and report() reconciles at the points the RFC allows: EXPUNGE
+// responses walk the view against the folder (both in UID order), new
+// messages become EXISTS (and RECENT, claimed through the store), other
+// sessions' flag changes become FETCH (FLAGS). During IDLE the news goes
+// out at once (cfg.on_output tells the host).
+//
+// Threading: shard-local; the watcher runs inside the mutating call of
+// whichever session or delivery changed the folder.
+// Limits: pending flag changes are compacted once they outnumber the view.
+#include "proto/imap/session_impl.hh"
+
+#include <algorithm>
+#include <charconv>
+
+namespace posthorn::proto::imap {
+namespace {
+
+void number(std::string& out, uint64_t n) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+uint32_t selected_view::recent_count() const noexcept {
+    if (recent.empty()) return 0;
+    uint32_t n = 0;
+    for (uint32_t u : uids) n += is_recent(u);
+    return n;
+}
+
+uint32_t selected_view::seq_of(uint32_t uid) const noexcept {
+    auto it = std::lower_bound(uids.begin(), uids.end(), uid);
+    return it != uids.end() && *it == uid ? static_cast<uint32_t>(it - uids.begin() + 1) : 0;
+}
+
+const store::folder* session::impl::folder() const {
+    return sel ? store.folder_by_id(user, sel->folder_id) : nullptr;
+}
+
+const store::message* session::impl::message_at(const store::folder* f, uint32_t seq) const noexcept {
+    const uint32_t u = sel->uids[seq - 1];
+    // While nothing was expunged behind the view, sequence number n is the
+    // folder's message n: no search.
+    if (seq - 1 < f->messages.size() && f->messages[seq - 1].uid == u) return &f->messages[seq - 1];
+    return f->find(u);
+}
+
+void session::impl::claim_recent() {
+    const store::folder* f = folder();
+    if (!f || sel->read_only) return;
+    uint32_t first = store.claim_recent(user, f->id);
+    if (first && first < f->uidnext) sel->recent.emplace_back(first, f->uidnext);
+}
+
+void session::impl::on_change(const store::change& c) {
+    if (!sel || c.folder_id != sel->folder_id) return;
+    switch (c.what) {
+    case store::change::kind::appended: sel->appended = true; break;
+    case store::change::kind::expunged: sel->expunged = true; break;
+    case store::change::kind::folder_deleted: sel->gone = true; break;
+    case store::change::kind::folder_renamed: return;
+    case store::change::kind::flags:
+        if (self_change) return;   // our STORE answers for itself
+        sel->flag_uids.push_back(c.uid);
+        if (sel->flag_uids.size() > sel->uids.size() + 64) {
+            std::sort(sel->flag_uids.begin(), sel->flag_uids.end());
+            sel->flag_uids.erase(std::unique(sel->flag_uids.begin(), sel->flag_uids.end()), sel->flag_uids.end());
+        }
+        break;
+    }
+    if (waiting == wait::idle) {
+        report(true);
+        signal_output();
+    }
+}
+
+void session::impl::write_flags(uint32_t flags, bool recent) {
+    out.push_back('(');
+    const size_t start = out.size();
+    auto add = [&](std::string_view f) {
+        if (out.size() != start) out.push_back(' ');
+        out.append(f);
+    };
+    if (flags & store::flag_seen) add("\\Seen");
+    if (flags & store::flag_answered) add("\\Answered");
+    if (flags & store::flag_flagged) add("\\Flagged");
+    if (flags & store::flag_deleted) add("\\Deleted");
+    if (flags & store::flag_draft) add("\\Draft");
+    if (recent) add("\\Recent");
+    out.push_back(')');
+}
+
+void session::impl::report(bool allow_expunge) {
+    if (!sel) return;
+    selected_view& v = *sel;
+    const store::folder* f = folder();
+    if (v.gone || !f) {
+        // The selected mailbox was deleted under us: nothing sane remains
+        // to report (RFC 3501 leaves it open; Dovecot does the same).
+        return bye("Selected mailbox was deleted, have to disconnect");
+    }
+    if (allow_expunge && v.expunged) {
+        v.expunged = false;
+        const auto& msgs = f->messages;
+        size_t j = 0, w = 0;
+        for (size_t i = 0; i < v.uids.size(); ++i) {
+            uint32_t u = v.uids[i];
+            while (j < msgs.size() && msgs[j].uid < u) ++j;
+            if (j < msgs.size() && msgs[j].uid == u) {
+                v.uids[w++] = u;
+                continue;
+            }
+            out.append("* ");
+            number(out, w + 1);
+            out.append(" EXPUNGE\r\n");
+        }
+        v.uids.resize(w);
+    }
+    if (v.appended) {
+        v.appended = false;
+        uint32_t last = v.uids.empty() ? 0 : v.uids.back();
+        auto it = std::upper_bound(f->messages.begin(), f->messages.end(), last,
+                                   [](uint32_t u, const store::message& m) { return u < m.uid; });
+        if (it != f->messages.end()) {
+            for (; it != f->messages.end(); ++it) v.uids.push_back(it->uid);
+            claim_recent();
+            out.append("* ");
+            number(out, v.uids.size());
+            out.append(" EXISTS\r\n* ");
+            number(out, v.recent_count());
+            out.append(" RECENT\r\n");
+        }
+    }
+    if (!v.flag_uids.empty()) {
+        std::sort(v.flag_uids.begin(), v.flag_uids.end());
+        v.flag_uids.erase(std::unique(v.flag_uids.begin(), v.flag_uids.end()), v.flag_uids.end());
+        for (uint32_t u : v.flag_uids) {
+            uint32_t seq = v.seq_of(u);
+            const store::message* m = seq ? f->find(u) : nullptr;
+            if (!m) continue;
+            out.append("* ");
+            number(out, seq);
+            out.append(" FETCH (UID ");
+            number(out, u);
+            out.append(" FLAGS ");
+            write_flags(m->flags, v.is_recent(u));
+            out.append(")\r\n");
+        }
+        v.flag_uids.clear();
+        if (v.flag_uids.capacity() > 1024) std::vector<uint32_t>().swap(v.flag_uids);
+    }
+}
+
+}  // namespace posthorn::proto::imap

@@ -15,8 +15,9 @@ durability = "fsync"
 [listen]
 smtp = ["127.0.0.1:2525"]
 pop3 = ["127.0.0.1:1100"]
+imap = ["127.0.0.1:1430"]
 metrics = ["127.0.0.1:9025"]
-# imap, ldap and rpc listeners arrive with their issues.
+# ldap and rpc listeners arrive with their issues.
 
 [smtp]
 max_message_size = 52428800

@@ -10,6 +10,7 @@
 #include "control.hh"
 #include "delivery.hh"
 #include "local_agent.hh"
+#include "imap_access.hh"
 #include "metrics.hh"
 #include "pop3_access.hh"
 #include "smtp_node.hh"
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -33,6 +35,7 @@ struct serve_context {
     delivery_table deliveries{};  // slot i: written and read by shard i only
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
     access_node_table pop3_nodes{};    // slot i: written by shard i; read by others to address handoffs
+    access_node_table imap_nodes{};
     std::atomic<int> exit_code{0};
     // Each shard's spool outlives every shard's loop: an owner shard may
     // still be copying a message out of another shard's spool files when
@@ -163,17 +166,25 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         dlv.enqueue(m.id, std::move(env.value()), std::move(m));
     }
 
-    // POP3 (and, with it, the other mailbox-access protocols): sessions
-    // move to the shard owning the mailbox after login.
+    // POP3 and IMAP: sessions move to the shard owning the mailbox after
+    // login (access_node.hh).
     pop3_protocol pop3(cfg, ctx.dir, *mailboxes);
     access_node pop3_node(cfg, ctx.dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
-    auto access_hook = io.add_turn_hook([n = &pop3_node]() noexcept { n->turn(); });
-    for (const auto& addr : cfg.listen_pop3) {
-        if (auto l = reg.listen(addr, pop3_node); !l) {
-            core::log::error("event=listen_failed proto=pop3 addr={} reason=\"{}\"", addr, l.err().reason());
-            ctx.exit_code = 1;
-            sh.stop_all();
-            break;
+    imap_protocol imap(cfg, ctx.dir, *mailboxes);
+    access_node imap_node(cfg, ctx.dir, sh, reg, *mailboxes, imap, ctx.imap_nodes);
+    auto access_hook = io.add_turn_hook([p = &pop3_node, i = &imap_node]() noexcept {
+        p->turn();
+        i->turn();
+    });
+    for (auto [proto, addrs, access] : {std::tuple{"pop3", &cfg.listen_pop3, &pop3_node},
+                                      std::tuple{"imap", &cfg.listen_imap, &imap_node}}) {
+        for (const auto& addr : *addrs) {
+            if (auto l = reg.listen(addr, *access); !l) {
+                core::log::error("event=listen_failed proto={} addr={} reason=\"{}\"", proto, addr, l.err().reason());
+                ctx.exit_code = 1;
+                sh.stop_all();
+                break;
+            }
         }
     }
 
@@ -210,6 +221,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     ctx.deliveries[sh.id()] = nullptr;
     sink.set_durable_message(nullptr, nullptr);
     pop3_node.stop();
+    imap_node.stop();
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
     io.remove_turn_hook(access_hook);
@@ -229,7 +241,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 int run_serve(const config& cfg) {
     directory::snapshot dir = build_directory(cfg);
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
-    for (const auto* l : {&cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc})
+    for (const auto* l : {&cfg.listen_ldap, &cfg.listen_rpc})
         if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
@@ -248,6 +260,8 @@ int run_serve(const config& cfg) {
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
     for (const auto& a : cfg.listen_pop3) std::fprintf(stderr, " %s", a.c_str());
+    if (!cfg.listen_imap.empty()) std::fprintf(stderr, "; imap on");
+    for (const auto& a : cfg.listen_imap) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });

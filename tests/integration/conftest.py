@@ -113,10 +113,12 @@ def listening_sockets(port: int) -> int:
     return n
 
 
-def default_config(io: str, data_dir: Path, port: int, pop3_port: int = 0) -> dict:
+def default_config(io: str, data_dir: Path, port: int, pop3_port: int = 0, imap_port: int = 0) -> dict:
     listen = {"smtp": [f"127.0.0.1:{port}"]}
     if pop3_port:
         listen["pop3"] = [f"127.0.0.1:{pop3_port}"]
+    if imap_port:
+        listen["imap"] = [f"127.0.0.1:{imap_port}"]
     return {
         "server": {"hostname": HOSTNAME, "shards": 2, "io": io, "data_dir": str(data_dir),
                    "durability": "fsync"},
@@ -446,7 +448,9 @@ class Server:
         self.data_dir = workdir / "var"
         self.port = free_port()
         self.pop3_port = free_port()
-        self.config = merge_config(default_config(io, self.data_dir, self.port, self.pop3_port), overrides)
+        self.imap_port = free_port()
+        self.config = merge_config(default_config(io, self.data_dir, self.port, self.pop3_port, self.imap_port),
+                                   overrides)
         self.config_path = workdir / "posthorn.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = workdir / "posthorn.log"

@@ -6,7 +6,8 @@
 // Per connection: the session, input handed over from another shard (fed
 // before the socket's), and a durability barrier: a reply to a command that
 // changed the store waits until the store's group commit covers it (the
-// local agent runs that commit), as SMTP's 250 waits for the spool's.
+// local agent runs that commit), as SMTP's 250 waits for the spool's; a
+// flag change only until its record is written (store.hh important_seq()).
 // Big outputs (RETR, FETCH BODY[]) go out a window at a time, paced by
 // on_drained().
 //
@@ -118,6 +119,12 @@ private:
     // (a login check, a window, a close). Safe to call at any time.
     void pump(conn_state& a) noexcept;
     void send_output(conn_state& a) noexcept;
+    struct store_mark {
+        uint64_t appended;
+        uint64_t important;
+    };
+    store_mark store_mark_now() const noexcept { return {_store.appended_seq(), _store.important_seq()}; }
+    void after_step(conn_state& a, store_mark before) noexcept;
     bool blocked(const conn_state& a) const noexcept;
     bool is_loopback(std::string_view ip) const noexcept;
     access_peer make_peer(net::connection& c) noexcept;

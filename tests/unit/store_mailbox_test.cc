@@ -1,8 +1,10 @@
 // shard_store: delivery from spool extents (gathered and copied in the
 // kernel), reading back, folders, flags, expunge, copy, watchers, and what
 // a reopen finds — including after a torn index tail and a mail file whose
-// content never reached the disk. Each test works in its own directory.
+// content never reached the disk — and the MIME skeletons messages keep.
+// Each test works in its own directory.
 #include "posthorn/store.hh"
+#include "store/index_codec.hh"
 
 #include <gtest/gtest.h>
 
@@ -324,12 +326,142 @@ TEST_F(StoreTest, IndexIsCompactedAtOpenWhenMostlyDead) {
     const store::folder* in = s->find_folder("u", store::inbox);
     ASSERT_EQ(in->messages.size(), 2u);
     EXPECT_EQ(in->messages[0].flags, store::flag_seen);  // the last of the flag records
+    EXPECT_NE(in->messages[0].skeleton, nullptr);         // its mime record was kept
     EXPECT_EQ(in->uidnext, 3u);
     s.reset();
     s = open();
     ASSERT_TRUE(s);
     EXPECT_FALSE(s->report().compacted);
     EXPECT_EQ(s->find_folder("u", store::inbox)->messages.size(), 2u);
+}
+
+std::string body_structure(const store::mime::skeleton& k) {
+    std::string out;
+    k.write_body_structure(out, true);
+    return out;
+}
+
+std::string multipart_message(size_t attachment_bytes) {
+    std::string m = "From: a@b.example\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=xx\r\n\r\n"
+                    "--xx\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+                    "--xx\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    while (attachment_bytes > 0) {
+        size_t n = std::min<size_t>(attachment_bytes, 76);
+        m += std::string(n, 'Q') + "\r\n";
+        attachment_bytes -= n;
+    }
+    return m + "--xx--\r\n";
+}
+
+TEST_F(StoreTest, DeliveredAppendedAndCopiedMessagesKeepTheirSkeletonsAcrossReopen) {
+    const std::string prefix = "Return-Path: <a@b.example>\r\n";
+    const std::string small = multipart_message(100);
+    const std::string big = multipart_message(200 * 1024);  // copied in the kernel, parsed in the hash pass
+    const std::string drafted = "Subject: drafted\r\n\r\ntext\r\n";
+    std::vector<std::string> want(3);
+    {
+        auto s = open();
+        ASSERT_TRUE(s);
+        std::vector<spool::extent> e1{source(small)};
+        std::vector<spool::extent> e2{source(big.substr(0, 5000)), source(big.substr(5000))};
+        ASSERT_TRUE(s->deliver("u", store::inbox, prefix, e1, 1, 0));
+        ASSERT_TRUE(s->deliver("u", store::inbox, prefix, e2, 1, 0));
+        std::string a = drafted.substr(0, 7), b = drafted.substr(7);
+        iovec v[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+        ASSERT_TRUE(s->create_folder("u", "Drafts"));
+        ASSERT_TRUE(s->append("u", "Drafts", v, 0, 1));
+        const store::folder* in = s->find_folder("u", store::inbox);
+        std::vector<uint32_t> uids{1, 2}, fresh;
+        ASSERT_TRUE(s->copy("u", in->id, uids, "Drafts", fresh));
+        const store::folder* drafts = s->find_folder("u", "Drafts");
+        ASSERT_EQ(drafts->messages.size(), 3u);
+        // The skeleton is the parse of the stored bytes, prefix included.
+        want[0] = body_structure(store::mime::parse(prefix + small));
+        want[1] = body_structure(store::mime::parse(prefix + big));
+        want[2] = body_structure(store::mime::parse(drafted));
+        ASSERT_NE(in->messages[0].skeleton, nullptr);
+        ASSERT_NE(in->messages[1].skeleton, nullptr);
+        EXPECT_EQ(body_structure(*in->messages[0].skeleton), want[0]);
+        EXPECT_EQ(body_structure(*in->messages[1].skeleton), want[1]);
+        EXPECT_EQ(body_structure(*drafts->messages[0].skeleton), want[2]);
+        EXPECT_NE(want[1].find("\"BASE64\" "), std::string::npos);
+        // A copy shares its original's skeleton, not a copy of it.
+        EXPECT_EQ(drafts->messages[1].skeleton.get(), in->messages[0].skeleton.get());
+        EXPECT_EQ(drafts->messages[2].skeleton.get(), in->messages[1].skeleton.get());
+        ASSERT_TRUE(s->sync_now());
+    }
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->report().corrupt_records, 0u);
+    const store::folder* in = s->find_folder("u", store::inbox);
+    const store::folder* drafts = s->find_folder("u", "Drafts");
+    ASSERT_EQ(in->messages.size(), 2u);
+    ASSERT_EQ(drafts->messages.size(), 3u);
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_NE(in->messages[i].skeleton, nullptr);
+        EXPECT_EQ(body_structure(*in->messages[i].skeleton), want[i]);
+        EXPECT_EQ(drafts->messages[i + 1].skeleton.get(), in->messages[i].skeleton.get());
+    }
+    ASSERT_NE(drafts->messages[0].skeleton, nullptr);
+    EXPECT_EQ(body_structure(*drafts->messages[0].skeleton), want[2]);
+    auto k = s->skeleton_of(in->messages[1]);
+    ASSERT_TRUE(k);
+    EXPECT_EQ(k->get(), in->messages[1].skeleton.get());
+    // BODY[2] of the big one, read back through the skeleton.
+    auto r = (*k)->locate(store::mime::section{{2}, store::mime::section::kind::all});
+    ASSERT_TRUE(r);
+    std::string got;
+    ASSERT_TRUE(s->read(in->messages[1], r->offset, r->length, got));
+    EXPECT_EQ(got.size(), 200u * 1024 + (200u * 1024 + 75) / 76 * 2 - 2);
+    EXPECT_TRUE(got.starts_with("QQQQ"));
+    EXPECT_TRUE(got.ends_with("QQ"));
+}
+
+TEST_F(StoreTest, MessagesIndexedBeforeSkeletonsExistedAreParsedOnFirstUse) {
+    const std::string m = multipart_message(10);
+    {
+        auto s = open();
+        ASSERT_TRUE(s);
+        std::vector<spool::extent> e{source(m)};
+        ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+        ASSERT_TRUE(s->sync_now());
+    }
+    // Rewrite index.log without its mime records, as an older version wrote it.
+    const std::string path = opts.dir + "/index.log";
+    std::string log, old;
+    {
+        int fd = ::open(path.c_str(), O_RDONLY);
+        ASSERT_GE(fd, 0);
+        char buf[4096];
+        for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) log.append(buf, static_cast<size_t>(n));
+        ::close(fd);
+    }
+    int mime_records = 0;
+    for (uint64_t at = 0; at < log.size();) {
+        uint8_t type = 0;
+        std::string_view payload;
+        uint64_t bytes = 0;
+        if (!store::decode_index_record(log.data() + at, log.size() - at, type, payload, bytes)) break;
+        if (type == static_cast<uint8_t>(store::index_type::mime)) ++mime_records;
+        else store::append_index_record(old, static_cast<store::index_type>(type), payload);
+        at += bytes;
+    }
+    ASSERT_EQ(mime_records, 1);
+    {
+        int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::write(fd, old.data(), old.size()), static_cast<ssize_t>(old.size()));
+        ::close(fd);
+    }
+    auto s = open();
+    ASSERT_TRUE(s);
+    const store::folder* in = s->find_folder("u", store::inbox);
+    ASSERT_EQ(in->messages.size(), 1u);
+    EXPECT_EQ(in->messages[0].skeleton, nullptr);
+    auto k = s->skeleton_of(in->messages[0]);
+    ASSERT_TRUE(k);
+    EXPECT_EQ(body_structure(**k), body_structure(store::mime::parse(m)));
+    EXPECT_EQ(in->messages[0].skeleton.get(), k->get());  // kept: parsed once
 }
 
 }  // namespace

@@ -73,8 +73,13 @@ struct parser::impl {
         while (!b.empty()) {
             const void* nl = std::memchr(b.data(), '\n', b.size());
             const size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - b.data()) + 1 : b.size();
-            const size_t keep = stack.back().st == state::header ? header_bytes_max : line_keep_bytes;
-            if (line.size() < keep) line.append(b.substr(0, std::min(n, keep - line.size())));
+            // A header line is kept whole; of a body line only what a
+            // delimiter check reads, and nothing once it cannot be one.
+            const bool in_header = stack.back().st == state::header;
+            const size_t keep = in_header ? header_bytes_max : line_keep_bytes;
+            const bool maybe_delimiter = line.empty() || (line[0] == '-' && (line.size() < 2 || line[1] == '-'));
+            if (line.size() < keep && (in_header || maybe_delimiter))
+                line.append(b.substr(0, std::min(n, keep - line.size())));
             const uint64_t length = pos + n - line_start;  // the whole line so far
             const char before = n >= 2 ? b[n - 2] : last;
             pos += n;

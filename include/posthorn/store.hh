@@ -4,7 +4,7 @@
 //
 // Owns: data_dir/store/<shard>/ — `index.log`, an append-only log of
 // checksummed records (folder create/rename/delete, subscribe, append,
-// flags, expunge) replayed into memory at open, and `mail/<seq>.seg`,
+// flags, expunge, mime) replayed into memory at open, and `mail/<seq>.seg`,
 // append-only files holding message contents back to back (each message in
 // one piece, in one file). A message's index record carries the xxh3-64 of
 // its content, so after a crash a record whose content did not reach the

@@ -36,7 +36,10 @@ bool decode_index_record(const char* p, uint64_t avail, uint8_t& type, std::stri
     if (spool::get_u32(p + 12) != header_check(p)) return false;
     const uint8_t t = static_cast<uint8_t>(p[4]);
     const uint32_t n = spool::get_u32(p + 8);
-    if (t == 0 || t > index_type_max || n > index_payload_max) return false;
+    // A type above index_type_max is framed like any other: a newer
+    // version wrote it, and replay skips it rather than taking it (and all
+    // after it) for a torn tail.
+    if (t == 0 || n > index_payload_max) return false;
     const uint64_t total = index_record_bytes(n);
     if (total > avail) return false;
     if (!spool::all_zero(p + index_header_bytes + n, total - 8 - index_header_bytes - n)) return false;

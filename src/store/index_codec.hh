@@ -43,7 +43,8 @@ inline constexpr uint64_t index_record_bytes(uint32_t payload) {
 void append_index_record(std::string& out, index_type t, std::string_view payload);
 
 // Decodes the record at `p` (at most `avail` bytes). On success sets type,
-// payload and the record's whole size.
+// payload and the record's whole size. Any type but 0 decodes (those past
+// index_type_max come from a newer version; the caller skips them).
 bool decode_index_record(const char* p, uint64_t avail, uint8_t& type, std::string_view& payload,
                          uint64_t& record_bytes) noexcept;
 

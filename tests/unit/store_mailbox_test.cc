@@ -464,4 +464,45 @@ TEST_F(StoreTest, MessagesIndexedBeforeSkeletonsExistedAreParsedOnFirstUse) {
     EXPECT_EQ(in->messages[0].skeleton.get(), k->get());  // kept: parsed once
 }
 
+TEST_F(StoreTest, RecordOfATypeFromANewerVersionIsSkippedNotTakenForATornTail) {
+    {
+        auto s = open();
+        ASSERT_TRUE(s);
+        std::vector<spool::extent> e{source("x\r\n")};
+        ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+        ASSERT_TRUE(s->sync_now());
+    }
+    std::string unknown;
+    store::append_index_record(unknown, static_cast<store::index_type>(200), "future");
+    const std::string path = opts.dir + "/index.log";
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    struct stat st{};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    // After the last record (the file is preallocated: find its end).
+    std::string log(static_cast<size_t>(st.st_size), '\0');
+    ASSERT_EQ(::pread(fd, log.data(), log.size(), 0), st.st_size);
+    uint64_t end = 0;
+    for (uint8_t type = 0; end < log.size();) {
+        std::string_view payload;
+        uint64_t bytes = 0;
+        if (!store::decode_index_record(log.data() + end, log.size() - end, type, payload, bytes)) break;
+        end += bytes;
+    }
+    ASSERT_EQ(::pwrite(fd, unknown.data(), unknown.size(), static_cast<off_t>(end)), static_cast<ssize_t>(unknown.size()));
+    ::close(fd);
+    {
+        auto s = open();
+        ASSERT_TRUE(s);
+        EXPECT_EQ(s->report().torn_tail_bytes, 0u);
+        EXPECT_EQ(s->report().corrupt_records, 1u);
+        std::vector<spool::extent> e{source("y\r\n")};
+        ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+        ASSERT_TRUE(s->sync_now());
+    }
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->find_folder("u", store::inbox)->messages.size(), 2u);  // the record after it applies
+}
+
 }  // namespace

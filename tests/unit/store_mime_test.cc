@@ -326,6 +326,33 @@ TEST(store_mime, address_groups_routes_quoted_local_parts_and_missing_domains) {
               "((\"Mary Q. Public\" NIL \"mary\" \"example.org\")(NIL NIL \"\" \"\")) NIL NIL)");
 }
 
+TEST(store_mime, rfc5322_appendix_a_group_with_comments_everywhere) {
+    const mime::skeleton s = mime::parse(
+        "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>\r\n"
+        "To:A Group(Some people)\r\n"
+        "     :Chris Jones <c@(Chris's host.)public.example>,\r\n"
+        "         joe@example.org,\r\n"
+        "  John <jdoe@one.test> (my dear friend); (the end of the group)\r\n"
+        "Cc:(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;\r\n"
+        "Bcc: \"Giant; \\\"Big\\\" Box\" <sysservices@[192.0.2.1]>\r\n\r\n");
+    const std::string pete = "((\"Pete\" NIL \"pete\" \"silly.test\"))";
+    EXPECT_EQ(envelope_of(s),
+              "(NIL NIL " + pete + " " + pete + " " + pete +
+                  " ((NIL NIL \"A Group\" NIL)(\"Chris Jones\" NIL \"c\" \"public.example\")"
+                  "(NIL NIL \"joe\" \"example.org\")(\"John\" NIL \"jdoe\" \"one.test\")(NIL NIL NIL NIL))"
+                  " ((NIL NIL \"Hidden recipients\" NIL)(NIL NIL NIL NIL))"
+                  " (({16}\r\nGiant; \"Big\" Box NIL \"sysservices\" \"[192.0.2.1]\")) NIL NIL)");
+}
+
+TEST(store_mime, unquoted_boundary_with_equals_signs_and_delimiter_padding) {
+    const std::string m =
+        "Content-Type: multipart/mixed;\r\n boundary=----=_Part_1_2.3\r\n\r\n"
+        "------=_Part_1_2.3  \r\n\r\nfirst\r\n------=_Part_1_2.3x\r\nstill first\r\n------=_Part_1_2.3--\t\r\n";
+    const mime::skeleton s = mime::parse(m);
+    EXPECT_EQ(at(m, s.locate(part({1}))), "first\r\n------=_Part_1_2.3x\r\nstill first");
+    EXPECT_FALSE(s.locate(part({2})));
+}
+
 TEST(store_mime, date_is_the_header_wall_clock_time) {
     const mime::skeleton s = mime::parse(message);
     std::tm tm{};

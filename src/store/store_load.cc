@@ -1,6 +1,8 @@
 // Opening a shard's mailbox store (see store.hh): the mail files, then
 // index.log replayed over them into memory — a torn tail cut, messages whose
-// content never reached the disk dropped, the log compacted when mostly dead.
+// content never reached the disk dropped, MIME skeletons decoded from their
+// mime records and shared by the copies of their content, the log compacted
+// when mostly dead.
 #include "posthorn/store.hh"
 
 #include "posthorn/core/log.hh"

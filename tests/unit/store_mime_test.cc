@@ -241,6 +241,15 @@ TEST(store_mime, nested_message_rfc822_part_has_its_own_envelope) {
     EXPECT_EQ(at(m, s.locate(part({1}, mime::section::kind::text))), "forwarded\r\n");
 }
 
+TEST(store_mime, base64_message_rfc822_is_kept_opaque) {
+    const mime::skeleton s = mime::parse(
+        "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp5\r\n");
+    EXPECT_EQ(structure_of(s, false),
+              "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"BASE64\" 22 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+              "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0) 1)");
+    EXPECT_FALSE(s.locate(part({1}, mime::section::kind::header)));
+}
+
 TEST(store_mime, every_cut_of_the_input_gives_the_same_skeleton) {
     const std::string whole = mime::parse(message).encode();
     for (size_t piece : {1, 2, 3, 5, 7, 10, 64, 100}) {

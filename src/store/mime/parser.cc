@@ -47,6 +47,11 @@ struct frame {
     uint64_t lf_at_body = 0;      // LFs before the body
 };
 
+// RFC 2045 §6.1: 7bit, 8bit and binary leave the bytes as they are.
+bool identity_encoding(std::string_view e) noexcept {
+    return e.empty() || core::iequals(e, "7bit") || core::iequals(e, "8bit") || core::iequals(e, "binary");
+}
+
 bool only_padding(std::string_view s) noexcept {
     return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
 }
@@ -163,7 +168,11 @@ struct parser::impl {
             f.st = state::parts;
             f.delimiter = "--" + boundary;
             f.digest = core::iequals(subtype, "digest");
-        } else if (core::iequals(type, "message") && core::iequals(subtype, "rfc822") && room) {
+        } else if (core::iequals(type, "message") && core::iequals(subtype, "rfc822") && room &&
+                   identity_encoding(sk.str(n.encoding))) {
+            // (A base64 or quoted-printable message/rfc822, which RFC 2046
+            // §5.2.1 forbids but mailers send, is kept opaque: its bytes
+            // are no message until decoded.)
             n.kind = node_kind::message;
             f.st = state::body;
             const auto child = static_cast<uint32_t>(sk.nodes.size());

@@ -89,6 +89,7 @@ public:
     struct impl;
 private:
     friend class parser;
+    explicit skeleton(std::unique_ptr<impl> i) noexcept;  // parser, decode: no empty one built first
     std::unique_ptr<impl> _impl;
 };
 

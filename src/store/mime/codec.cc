@@ -159,10 +159,8 @@ core::result<skeleton> skeleton::decode(std::string_view bytes) {
     if (!r.ok || nodes == 0 || nodes > max_parts || envelopes > nodes || params > params_max_total ||
         text > r.in.size() || (r.in.size() - text) / 4 < nodes * 3 + envelopes * 5 + params)
         return corrupt;
-    skeleton s;
+    skeleton s(std::make_unique<impl>());
     impl& m = *s._impl;
-    m.nodes.clear();
-    m.envelopes.clear();
     m.text.assign(r.in.substr(0, text));
     r.in.remove_prefix(text);
     r.text_bytes = text;

@@ -317,8 +317,7 @@ void parser::feed(std::string_view bytes) { _impl->feed(bytes); }
 
 skeleton parser::finish() {
     _impl->finish();
-    skeleton s;
-    *s._impl = std::move(_impl->sk);
+    skeleton s(std::make_unique<skeleton::impl>(std::move(_impl->sk)));
     _impl = std::make_unique<impl>();  // the parser can be used again
     return s;
 }

@@ -33,6 +33,7 @@ bool contains_folded(std::string_view hay, std::string_view needle) noexcept {
 }  // namespace
 
 skeleton::skeleton() : _impl(std::make_unique<impl>()) { make_empty(*_impl); }
+skeleton::skeleton(std::unique_ptr<impl> i) noexcept : _impl(std::move(i)) {}
 skeleton::~skeleton() = default;
 skeleton::skeleton(skeleton&&) noexcept = default;
 skeleton& skeleton::operator=(skeleton&&) noexcept = default;

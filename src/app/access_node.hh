@@ -61,6 +61,31 @@ public:
     virtual void on_timeout() = 0;
 };
 
+// access_session over a protocol session whose members have those names
+// (proto::pop3::session, proto::imap::session). `last_word` is what the
+// autologout timer sends before closing ("" for none).
+template <typename Session>
+class access_session_of final : public access_session {
+public:
+    access_session_of(std::unique_ptr<Session> s, std::string_view last_word)
+        : _s(std::move(s)), _last_word(last_word) {}
+    void start() override { _s->start(); }
+    size_t feed(std::string_view input) override { return _s->feed(input); }
+    std::string& output() noexcept override { return _s->output(); }
+    bool streaming() const noexcept override { return _s->streaming(); }
+    void next_output(size_t window_bytes) override { _s->next_output(window_bytes); }
+    bool wants_close() const noexcept override { return _s->wants_close(); }
+    const proto::login_request* pending_login() const noexcept override { return _s->pending_login(); }
+    void login_checked(bool ok, std::string_view user) override { _s->login_checked(ok, user); }
+    std::string suspend() override { return _s->suspend(); }
+    void on_disconnect() noexcept override { _s->on_disconnect(); }
+    void on_timeout() override { _s->output().append(_last_word); }
+
+private:
+    std::unique_ptr<Session> _s;
+    std::string_view _last_word;
+};
+
 struct access_peer {
     bool plaintext_allowed = false;
     std::string session_id;

@@ -137,6 +137,22 @@ wait_smtp() {
     return 1
 }
 
+# wait_greeting PORT PREFIX SECS [PID]: until 127.0.0.1:PORT sends a first
+# line starting with PREFIX ("* OK" for IMAP, "+OK" for POP3); PID, if given,
+# must stay alive. Returns 1 on timeout.
+wait_greeting() {
+    local port=$1 prefix=$2 secs=$3 pid=${4:-} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 &&
+               [[ \$l == \"\$0\"* ]]" "$prefix" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
 # Waits until the process tree of PID has used at most one clock tick in two
 # consecutive 250 ms windows; prints its CPU ticks at the start of that quiet
 # period (so idle polling is not charged to the run). Gives up after MAX_S.

@@ -181,7 +181,7 @@ posthorn_mail_config() {
 posthorn_check_listeners() {
     if ! wait_greeting "$IMAP_PORT" '* OK' 10 "$POSTHORN_PID"; then
         local why
-        why=$(grep -m1 -E 'listener_not_built|imap' "$PH_DIR/posthorn.log")
+        why=$(grep -m1 -F "127.0.0.1:$IMAP_PORT" "$PH_DIR/posthorn.log")
         note "posthorn has no IMAP listener yet: nothing greets on 127.0.0.1:$IMAP_PORT${why:+ (its log: $why)}"
         NOTES+=("posthorn has no IMAP listener yet (nothing greeted with \`* OK\` on its \`[listen] imap\` port); posthorn was not measured")
         return 1

@@ -109,7 +109,11 @@ IDLE_ROWS=()
 T_START=$(date +%s)
 MAX_SESSIONS=$((IDLE_SESSIONS > CLIENTS ? IDLE_SESSIONS : CLIENTS))
 POP3_USER=bench
-((POP3_CLIENTS > 1)) && POP3_USER='bench%d'
+EXTRA_USERS=()   # one maildrop per POP3 client when there are several
+if ((POP3_CLIENTS > 1)); then
+    POP3_USER='bench%d'
+    for ((k = 1; k <= POP3_CLIENTS; k++)); do EXTRA_USERS+=("bench$k"); done
+fi
 
 # ---- the load generator -------------------------------------------------------
 # Built in build-bench/ with meson like posthorn-loadgen; compiled directly
@@ -151,10 +155,10 @@ start_dovecot() {
     DC_DIR=$BENCH_TMP/dovecot
     IMAP_PORT=$(free_port)
     POP3_PORT=$(free_port)
-    dc_setup "$DC_DIR" "$IMAP_PORT" "$POP3_PORT" "$MAX_SESSIONS"
+    dc_setup "$DC_DIR" "$IMAP_PORT" "$POP3_PORT" "$MAX_SESSIONS" "${EXTRA_USERS[*]}"
     dc_start "$DC_DIR" "$IMAP_PORT" || { NOTES+=("Dovecot did not start (see its log)"); return 1; }
-    local t0=$SECONDS u k
-    for u in bench $( ((POP3_CLIENTS > 1)) && for ((k = 1; k <= POP3_CLIENTS; k++)); do echo "bench$k"; done); do
+    local t0=$SECONDS u
+    for u in bench "${EXTRA_USERS[@]}"; do
         dc_load "$DC_DIR" "$u" "$CORPUS" "$MSGS" || { NOTES+=("loading the corpus into Dovecot ($u) failed"); return 1; }
     done
     note "Dovecot: corpus imported in $((SECONDS - t0)) s"
@@ -168,10 +172,10 @@ stop_dovecot() { dc_stop; }
 # listeners on the current ports; users user1..user5 (password userN) and
 # bench (and bench1..benchK) with password bench.
 posthorn_mail_config() {
-    local file=$1 data=$2 dur=$3 k
+    local file=$1 data=$2 dur=$3 u
     posthorn_config "$file" "$data" "$SMTP_PORT" 52428800 "$dur" 5 "$METRICS_PORT"
     sed -i "s|^pop3 = \[\]|pop3 = [\"127.0.0.1:$POP3_PORT\"]|; s|^imap = \[\]|imap = [\"127.0.0.1:$IMAP_PORT\"]|" "$file"
-    for u in bench $( ((POP3_CLIENTS > 1)) && for ((k = 1; k <= POP3_CLIENTS; k++)); do echo "bench$k"; done); do
+    for u in bench "${EXTRA_USERS[@]}"; do
         printf '\n[[users]]\nname = "%s"\npassword = "{PLAIN}bench"\naddresses = ["%s@example.test"]\n' \
             "$u" "$u" >>"$file"
     done
@@ -195,7 +199,7 @@ posthorn_check_listeners() {
 }
 
 start_posthorn_target() {
-    local conf t0 u k users=bench
+    local conf t0 u
     PH_DIR=$BENCH_TMP/posthorn
     mkdir -p "$PH_DIR/data"
     conf=$PH_DIR/posthorn.toml
@@ -203,7 +207,6 @@ start_posthorn_target() {
     IMAP_PORT=$(free_port)
     POP3_PORT=$(free_port)
     METRICS_PORT=$(free_port)
-    ((POP3_CLIENTS > 1)) && for ((k = 1; k <= POP3_CLIENTS; k++)); do users+=" bench$k"; done
     # Loading: durability "none" (loading is not what is measured).
     posthorn_mail_config "$conf.load" "$PH_DIR/data" none
     start_posthorn "$conf.load" "$SMTP_PORT" "$PH_DIR/posthorn.log" ||
@@ -214,7 +217,7 @@ start_posthorn_target() {
     "${BL[@]}" metric "$METRICS_PORT" posthorn_local_deliveries_total >/dev/null 2>&1 ||
         { NOTES+=("posthorn exports no posthorn_local_deliveries_total: cannot tell when the corpus is in the mailbox"); stop_posthorn; return 1; }
     local n_users=0
-    for u in $users; do
+    for u in bench "${EXTRA_USERS[@]}"; do
         n_users=$((n_users + 1))
         "${BL[0]}" "$CORPUS_TOOL" smtp-send "$CORPUS" "127.0.0.1:$SMTP_PORT" "$u@example.test" --sessions 4 >&2 ||
             { NOTES+=("loading the corpus into posthorn over SMTP failed"); stop_posthorn; return 1; }

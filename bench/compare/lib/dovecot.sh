@@ -26,10 +26,11 @@ dc_ensure_user() {
         --user-group "$DC_USER" || die "useradd $DC_USER failed"
 }
 
-# dc_setup DIR IMAP_PORT POP3_PORT MAX_SESSIONS
-#   users user1..user5 (password userN) and bench (password bench)
+# dc_setup DIR IMAP_PORT POP3_PORT MAX_SESSIONS [EXTRA_USERS]
+#   users user1..user5 (password userN), bench and the EXTRA_USERS (a
+#   space-separated list) with password bench
 dc_setup() {
-    local d=$1 iport=$2 pport=$3 max=$4 i uid gid
+    local d=$1 iport=$2 pport=$3 max=$4 extra=${5:-} i u uid gid
     dc_ensure_user
     uid=$(id -u "$DC_USER")
     gid=$(id -g "$DC_USER")
@@ -37,7 +38,7 @@ dc_setup() {
     chown "$DC_USER:$DC_USER" "$d/mail"
     {
         for ((i = 1; i <= 5; i++)); do echo "user$i:{PLAIN}user$i::::::"; done
-        echo "bench:{PLAIN}bench::::::"
+        for u in bench $extra; do echo "$u:{PLAIN}bench::::::"; done
     } >"$d/users"
     chmod 644 "$d/users"
     cat >"$d/dovecot.conf" <<EOF2

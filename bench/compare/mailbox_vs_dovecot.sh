@@ -296,6 +296,7 @@ measure_idle() {
     sleep 1
     read -r rss0 pss0 n0 < <(mem_of)
     [[ $target == posthorn ]] && rss0=$("${BL[@]}" status "$SERVER_PID" VmRSS | sed 's/.*=//')
+    : >"$out"
     "$MAILLOAD" --mode imap-idle --port "$IMAP_PORT" --clients "$IDLE_SESSIONS" --threads 8 \
         --user bench --password bench --timeout-ms 120000 >"$out" 2>&1 &
     pid=$!
@@ -308,6 +309,7 @@ measure_idle() {
     if ! grep -q '^idle_ready' "$out"; then
         cat "$out" >&2
         stop_pid "$pid"
+        forget_bg "$pid"
         FAILED=1
         IDLE_ROWS+=("| $target | – | – | – | – | – | sessions did not open |")
         return 0
@@ -320,6 +322,7 @@ measure_idle() {
     [[ $target == posthorn ]] && rss1=$("${BL[@]}" status "$SERVER_PID" VmRSS | sed 's/.*=//')
     note "$target idle: $(grep '^idle_ready' "$out"); RSS $rss0 -> $rss1 kB, PSS $pss0 -> $pss1 kB, processes $n0 -> $n1"
     stop_pid "$pid"
+    forget_bg "$pid"
     local per_rss per_pss
     per_rss=$(awk -v a="$rss0" -v b="$rss1" -v n="$ready" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "–" }')
     per_pss=$(awk -v a="$pss0" -v b="$pss1" -v n="$ready" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "–" }')

@@ -70,6 +70,14 @@ stop_pid() {
     return 0
 }
 
+# forget_bg PID: drops PID from _BG_PIDS once it has been stopped and reaped,
+# so that the EXIT trap never signals a pid the kernel may have reused.
+forget_bg() {
+    local p keep=()
+    for p in "${_BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    _BG_PIDS=("${keep[@]}")
+}
+
 bench_tmpdir() {
     BENCH_TMP=$(mktemp -d /tmp/posthorn-bench.XXXXXX) || die "mktemp"
     chmod 755 "$BENCH_TMP"   # Postfix's unprivileged daemons walk through it
@@ -282,6 +290,10 @@ start_posthorn() {
 
 stop_posthorn() {
     stop_pid "${POSTHORN_PID:-}"
+    # as forget_bg: the EXIT trap must not signal a reused pid
+    local p keep=()
+    for p in "${_POSTHORN_PIDS[@]}"; do [[ $p == "${POSTHORN_PID:-}" ]] || keep+=("$p"); done
+    _POSTHORN_PIDS=("${keep[@]}")
     POSTHORN_PID=
 }
 

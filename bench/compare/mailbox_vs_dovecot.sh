@@ -12,7 +12,8 @@
 #           loaded over SMTP (tools/mailcorpus.py smtp-send) with
 #           durability = "none", then restarted with durability = "fsync" on
 #           the same data_dir before anything is measured. If it has no IMAP
-#           (or POP3) listener yet, the script says so and measures Dovecot only.
+#           (or no POP3) listener yet, the script says so ("posthorn has no
+#           IMAP listener yet") and measures those modes on Dovecot only.
 # Per mode: one unrecorded warm-up run per server (--warmup seconds), then
 # --runs recorded runs alternating Dovecot, posthorn, Dovecot, ...; the report
 # gives medians and posthorn/Dovecot. A run is posthorn-mailload with
@@ -146,9 +147,11 @@ SEARCH_NAME=$(sed -n 's/^search_name=//p' "$CORPUS/manifest")
 CORPUS_BYTES=$(sed -n 's/^bytes_crlf=//p' "$CORPUS/manifest")
 
 # ---- servers -----------------------------------------------------------------------
-# Per target: SERVER_PID, IMAP_PORT, POP3_PORT, and HAS_POP3 (0 when the
-# server has no POP3 listener). start_<target> returns 1 if it cannot be
-# measured at all (the reason is in NOTES).
+# Per target: SERVER_PID, IMAP_PORT, POP3_PORT, HAS_IMAP and HAS_POP3 (0
+# when the server has no such listener: its modes are skipped, and said so).
+# start_<target> returns 1 if it cannot be measured at all (the reason is in
+# NOTES).
+HAS_IMAP=1
 HAS_POP3=1
 
 start_dovecot() {
@@ -163,6 +166,7 @@ start_dovecot() {
     done
     note "Dovecot: corpus imported in $((SECONDS - t0)) s"
     SERVER_PID=$DC_PID
+    HAS_IMAP=1
     HAS_POP3=1
 }
 
@@ -181,21 +185,25 @@ posthorn_mail_config() {
     done
 }
 
-# The greeting on IMAP_PORT (and POP3_PORT), or a clear note why not.
+# Which of IMAP_PORT and POP3_PORT greet (HAS_IMAP, HAS_POP3), with a clear
+# note for each that does not; returns 1 if neither does. With argument 1 the
+# notes also go into the report (once, at the first start).
 posthorn_check_listeners() {
+    local record=${1:-0} why
+    HAS_IMAP=1
+    HAS_POP3=1
     if ! wait_greeting "$IMAP_PORT" '* OK' 10 "$POSTHORN_PID"; then
-        local why
+        HAS_IMAP=0
         why=$(grep -m1 -F "127.0.0.1:$IMAP_PORT" "$PH_DIR/posthorn.log")
         note "posthorn has no IMAP listener yet: nothing greets on 127.0.0.1:$IMAP_PORT${why:+ (its log: $why)}"
-        NOTES+=("posthorn has no IMAP listener yet (nothing greeted with \`* OK\` on its \`[listen] imap\` port); posthorn was not measured")
-        return 1
+        ((record)) && NOTES+=("posthorn has no IMAP listener yet (nothing greeted with \`* OK\` on its \`[listen] imap\` port): the IMAP modes and idle sessions were measured on Dovecot only")
     fi
-    HAS_POP3=1
     if ! wait_greeting "$POP3_PORT" '+OK' 10 "$POSTHORN_PID"; then
-        note "posthorn has no POP3 listener yet: pop3-retr-all is measured on Dovecot only"
-        NOTES+=("posthorn has no POP3 listener yet: \`pop3-retr-all\` measured on Dovecot only")
         HAS_POP3=0
+        note "posthorn has no POP3 listener yet: nothing greets on 127.0.0.1:$POP3_PORT"
+        ((record)) && NOTES+=("posthorn has no POP3 listener yet (nothing greeted with \`+OK\` on its \`[listen] pop3\` port): \`pop3-retr-all\` was measured on Dovecot only")
     fi
+    ((HAS_IMAP || HAS_POP3))
 }
 
 start_posthorn_target() {
@@ -212,7 +220,7 @@ start_posthorn_target() {
     start_posthorn "$conf.load" "$SMTP_PORT" "$PH_DIR/posthorn.log" ||
         { NOTES+=("posthorn did not start (see its log)"); return 1; }
     # No point loading 10,000 messages into a server that cannot serve them.
-    posthorn_check_listeners || { stop_posthorn; return 1; }
+    posthorn_check_listeners 1 || { NOTES+=("posthorn was not measured"); stop_posthorn; return 1; }
     t0=$SECONDS
     "${BL[@]}" metric "$METRICS_PORT" posthorn_local_deliveries_total >/dev/null 2>&1 ||
         { NOTES+=("posthorn exports no posthorn_local_deliveries_total: cannot tell when the corpus is in the mailbox"); stop_posthorn; return 1; }
@@ -230,7 +238,7 @@ start_posthorn_target() {
     posthorn_mail_config "$conf" "$PH_DIR/data" fsync
     start_posthorn "$conf" "$SMTP_PORT" "$PH_DIR/posthorn.log" ||
         { NOTES+=("posthorn did not restart on the loaded data_dir"); return 1; }
-    posthorn_check_listeners || { stop_posthorn; return 1; }
+    posthorn_check_listeners || { NOTES+=("posthorn's listeners did not answer after the restart"); stop_posthorn; return 1; }
     SERVER_PID=$POSTHORN_PID
 }
 
@@ -343,17 +351,21 @@ for t in "${TARGETS[@]}"; do
         start_dovecot && { ACTIVE+=(dovecot); DC_SERVER=$SERVER_PID; DC_IMAP=$IMAP_PORT; DC_POP3=$POP3_PORT; } ||
             { FAILED=1; stop_dovecot; }
     else
-        start_posthorn_target && { ACTIVE+=(posthorn); PH_SERVER=$SERVER_PID; PH_IMAP=$IMAP_PORT; PH_POP3=$POP3_PORT; PH_HAS_POP3=$HAS_POP3; } ||
+        start_posthorn_target && { ACTIVE+=(posthorn); PH_SERVER=$SERVER_PID; PH_IMAP=$IMAP_PORT; PH_POP3=$POP3_PORT; PH_HAS_IMAP=$HAS_IMAP; PH_HAS_POP3=$HAS_POP3; } ||
             { [[ ,$ONLY, == *,dovecot,* ]] || FAILED=1; stop_posthorn; }
     fi
 done
 ((${#ACTIVE[@]})) || die "no server to measure: ${NOTES[*]}"
 
+serves() {  # serves MODE: the current target has the listener MODE needs
+    if [[ $1 == pop3-* ]]; then ((HAS_POP3)); else ((HAS_IMAP)); fi
+}
+
 use() {  # use TARGET: SERVER_PID and the ports of that target
     if [[ $1 == dovecot ]]; then
-        SERVER_PID=$DC_SERVER IMAP_PORT=$DC_IMAP POP3_PORT=$DC_POP3 HAS_POP3=1
+        SERVER_PID=$DC_SERVER IMAP_PORT=$DC_IMAP POP3_PORT=$DC_POP3 HAS_IMAP=1 HAS_POP3=1
     else
-        SERVER_PID=$PH_SERVER IMAP_PORT=$PH_IMAP POP3_PORT=$PH_POP3 HAS_POP3=$PH_HAS_POP3
+        SERVER_PID=$PH_SERVER IMAP_PORT=$PH_IMAP POP3_PORT=$PH_POP3 HAS_IMAP=$PH_HAS_IMAP HAS_POP3=$PH_HAS_POP3
     fi
 }
 
@@ -364,14 +376,14 @@ for mode in $MODES; do
     if [[ $WARMUP != 0 ]]; then
         for t in "${ACTIVE[@]}"; do
             use "$t"
-            [[ $mode == pop3-* ]] && ((HAS_POP3 == 0)) && continue
+            serves "$mode" || continue
             measure "$t" "$mode" warmup "$WARMUP" || die "$t died during $mode"
         done
     fi
     for ((rep = 1; rep <= RUNS; rep++)); do
         for t in "${ACTIVE[@]}"; do
             use "$t"
-            [[ $mode == pop3-* ]] && ((HAS_POP3 == 0)) && continue
+            serves "$mode" || continue
             measure "$t" "$mode" "$rep" "$SECONDS_RUN" || die "$t died during $mode"
         done
     done
@@ -380,6 +392,7 @@ if [[ " $MODES " == *" idle "* ]]; then
     note "=== $IDLE_SESSIONS idle IMAP sessions"
     for t in "${ACTIVE[@]}"; do
         use "$t"
+        serves idle || continue
         measure_idle "$t" || die "$t died with idle sessions"
     done
 fi

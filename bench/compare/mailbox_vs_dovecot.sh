@@ -29,7 +29,9 @@
 # usage: bench/compare/mailbox_vs_dovecot.sh [--msgs 10000] [--runs 5]
 #          [--seconds 5] [--clients 16] [--pop3-clients 1] [--idle-sessions 1000]
 #          [--warmup 1] [--modes "imap-select ..."] [--only dovecot,posthorn]
-#          [--posthorn BIN] [--mailload BIN] [--seed N] [--out DIR] [--keep]
+#          [--shards N] [--posthorn BIN] [--mailload BIN] [--seed N] [--out DIR] [--keep]
+#   --shards: posthorn's shards (default "auto", one per core); on a 2-core
+#     machine, --shards 1 leaves the load generator a core, as in the SMTP runs.
 #   --pop3-clients: POP3 clients at once, each on its own user's maildrop
 #     (RFC 1939 locks a maildrop per session): with K > 1 the corpus is loaded
 #     into bench1..benchK as well; 1 (default): user bench.
@@ -66,6 +68,7 @@ while (($#)); do
     --warmup) WARMUP=$2; shift ;;
     --modes) MODES=$2; shift ;;
     --only) ONLY=$2; shift ;;
+    --shards) export POSTHORN_SHARDS=$2; shift ;;
     --posthorn) POSTHORN=$(realpath "$2"); shift ;;
     --mailload) MAILLOAD=$(realpath "$2"); shift ;;
     --seed) SEED=$2; shift ;;

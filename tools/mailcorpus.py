@@ -12,7 +12,8 @@ over SMTP. Standard library only.
       session, many transactions per connection, CRLF line ends,
       dot-stuffed) to RCPT; prints "sent=N secs=S". Exit 1 on any refusal.
 
-The corpus: sizes mostly 2-20 KiB (some 1-2 KiB, some 20-100 KiB, ~3 % of
+The corpus: 1-4 Received headers each (no Return-Path: the delivering
+server adds it), sizes mostly 2-20 KiB (some 1-2 KiB, some 20-100 KiB, ~3 % of
 100-300 KiB), about 5 % multipart/mixed with a base64 attachment; From
 display names from a pool of 200, and exactly 1 % of the messages (rounded
 down, at least 1 when N >= 1) from "Zebulon Quackenbush" <zq@...>, so that
@@ -86,8 +87,16 @@ def message(rng, i, marked):
         subject = subject.replace("{w}", rng.choice(WORDS), 1)
     to_n = rng.choice((1, 1, 1, 2, 3))
     to = ", ".join(f"user{rng.randint(1, 5)}@example.test" for _ in range(to_n))
-    head = [
-        "Return-Path: <bounce@example.com>",
+    # Trace headers as relays leave them (the delivering server adds its own
+    # Return-Path and Received, so the corpus has none of those).
+    head = []
+    for hop in range(rng.randint(1, 4)):
+        relay = f"mx{rng.randint(1, 9)}.{rng.choice(DOMAINS)}"
+        when = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t - 60 * hop))
+        head.append(f"Received: from {relay} ({relay} [192.0.2.{rng.randint(1, 254)}])\n"
+                    f"\tby mail{hop}.example.test with ESMTPS id {rng.getrandbits(40):010x}\n"
+                    f"\tfor <user{rng.randint(1, 5)}@example.test>; {when}")
+    head += [
         f"From: {sender}",
         f"To: {to}",
     ]

@@ -204,12 +204,12 @@ posthorn_check_listeners() {
         HAS_IMAP=0
         why=$(grep -m1 -F "127.0.0.1:$IMAP_PORT" "$PH_DIR/posthorn.log")
         note "posthorn has no IMAP listener yet: nothing greets on 127.0.0.1:$IMAP_PORT${why:+ (its log: $why)}"
-        ((record)) && NOTES+=("posthorn has no IMAP listener yet (nothing greeted with \`* OK\` on its \`[listen] imap\` port): the IMAP modes and idle sessions were measured on Dovecot only")
+        ((record)) && NOTES+=("posthorn has no IMAP listener yet (nothing greeted with \`* OK\` on its \`[listen] imap\` port): the IMAP modes and idle sessions were not measured on posthorn")
     fi
     if ! wait_greeting "$POP3_PORT" '+OK' 10 "$POSTHORN_PID"; then
         HAS_POP3=0
         note "posthorn has no POP3 listener yet: nothing greets on 127.0.0.1:$POP3_PORT"
-        ((record)) && NOTES+=("posthorn has no POP3 listener yet (nothing greeted with \`+OK\` on its \`[listen] pop3\` port): \`pop3-retr-all\` was measured on Dovecot only")
+        ((record)) && NOTES+=("posthorn has no POP3 listener yet (nothing greeted with \`+OK\` on its \`[listen] pop3\` port): \`pop3-retr-all\` was not measured on posthorn")
     fi
     ((HAS_IMAP || HAS_POP3))
 }

@@ -15,7 +15,8 @@
 #           (or no POP3) listener yet, the script says so ("posthorn has no
 #           IMAP listener yet") and measures those modes on Dovecot only.
 # Per mode: one unrecorded warm-up run per server (--warmup seconds), then
-# --runs recorded runs alternating Dovecot, posthorn, Dovecot, ...; the report
+# --runs recorded runs alternating between the servers (Dovecot, posthorn;
+# posthorn, Dovecot; ...); the report
 # gives medians and posthorn/Dovecot. A run is posthorn-mailload with
 # --clients clients, each logged in once, repeating the operation for
 # --seconds; every response is checked (counts, literal sizes against
@@ -397,7 +398,11 @@ for mode in $MODES; do
         done
     fi
     for ((rep = 1; rep <= RUNS; rep++)); do
-        for t in "${ACTIVE[@]}"; do
+        # A B, B A, A B, ...: a drift over the runs (page cache, the store's
+        # files, other load) does not always favour the same server.
+        order=("${ACTIVE[@]}")
+        ((rep % 2 == 0 && ${#ACTIVE[@]} == 2)) && order=("${ACTIVE[1]}" "${ACTIVE[0]}")
+        for t in "${order[@]}"; do
             use "$t"
             serves "$mode" || continue
             measure "$t" "$mode" "$rep" "$SECONDS_RUN" || die "$t died during $mode"
@@ -450,7 +455,9 @@ title="Mailbox access: posthorn vs Dovecot, $MSGS messages, $CLIENTS clients ($S
     echo
     echo "- corpus: tools/mailcorpus.py, seed $SEED: $MSGS messages, $CORPUS_BYTES bytes (with CRLF line ends), 1-300 KiB (mostly 2-20 KiB), ~5 % multipart with a base64 attachment; \`SEARCH FROM \"$SEARCH_NAME\"\` matches $HITS; all in the INBOX of user \`bench\`"
     echo "- clients: posthorn-mailload, $CLIENTS IMAP clients (blocking, one thread each), each logged in once and repeating the operation for ${SECONDS_RUN} s; POP3: $POP3_CLIENTS client(s), each pass LOGIN, LIST, RETR 1..N, QUIT on a new connection, msgs/s = RETRs per second; every response checked (FETCH 1:* gives $MSGS envelopes, SEARCH gives $HITS, BODY[] literal = RFC822.SIZE, RETR size = LIST size)"
-    echo "- runs: per mode one ${WARMUP} s warm-up per server (not counted), then $RUNS runs alternating between the servers; medians of runs without errors. MB/s: all bytes the clients received. Server CPU: user+system of the server's process tree until it was quiet again, per operation"
+    warm="one ${WARMUP} s warm-up per server (not counted)"
+    [[ $WARMUP == 0 ]] && warm="no warm-up"
+    echo "- runs: per mode $warm, then $RUNS runs alternating between the servers (the order swapped every other run); medians of runs without errors. MB/s: all bytes the clients received. Server CPU: user+system of the server's process tree until it was quiet again, per operation"
     echo "- Dovecot $(/usr/sbin/dovecot --version 2>/dev/null | cut -d' ' -f1): private instance (own dovecot.conf, base_dir, ports on 127.0.0.1), sdbox with its index and cache (default settings), loaded with \`doveadm import\`; imap-login/pop3-login in high-performance mode (service_count = 0, process_min_avail = $(nproc)); one imap/pop3 process per session (default); ssl = no; passwd-file passdb, static userdb"
     if [[ " ${ACTIVE[*]} " == *" posthorn "* ]]; then
         echo "- posthorn at $POSTHORN (script at $(git -C "$REPO" describe --always --dirty 2>/dev/null)): loaded over SMTP with durability = \"none\", measured after a restart with durability = \"fsync\", shards ${POSTHORN_SHARDS:-auto}"

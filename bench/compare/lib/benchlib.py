@@ -512,9 +512,13 @@ def cmd_mailbox_report(args):
     cpu = [(float(r["client_cpu_pct"]), r) for r in rows if r.get("client_cpu_pct") not in (None, "", "-")]
     if cpu:
         top = max(cpu, key=lambda x: x[0])
+        busy = sorted({f"{r['target']} {r['mode']}" for v, r in cpu if v > 70})
         out += [f"Load generator CPU (whole process, setup included) in % of one core: max "
                 f"{top[0]:.0f} ({top[1]['target']} {top[1]['mode']} rep {top[1]['rep']}) on "
-                f"{os.cpu_count()} cores.", ""]
+                f"{os.cpu_count()} cores." +
+                (f" Above 70 % in: {', '.join(busy)} — there the client, sharing the cores "
+                 f"with the server, may be what limits the rate (posthorn `--shards 1` leaves it "
+                 f"a core)." if busy else ""), ""]
     bg = sorted(float(r["bg_cpu_pct"]) for r in rows if r.get("bg_cpu_pct") not in (None, "", "-"))
     if bg:
         out += [f"Other processes during a run (the machine may be shared), % of one core: median "

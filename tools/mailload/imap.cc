@@ -69,7 +69,7 @@ bool imap_client::idle() {
 }
 
 bool imap_client::send_tagged(std::string_view cmd) {
-    _tag = "a" + std::to_string(++_next_tag);
+    _tag.assign(1, 'a').append(std::to_string(++_next_tag));  // not "a" + ...: GCC 12's false -Wrestrict
     std::string line;
     line.reserve(_tag.size() + cmd.size() + 3);
     line.append(_tag).append(" ").append(cmd).append("\r\n");

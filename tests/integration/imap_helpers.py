@@ -1,0 +1,284 @@
+"""Helpers of the IMAP integration tests (test_imap*.py).
+
+What it holds: a server with local delivery on (mail sent over SMTP lands
+in the mailboxes), deliver() over SMTP, an imaplib login, `Raw` (an IMAP
+client over a plain socket that shows every byte: the tests of exact
+replies, pipelining, IDLE and bad input use it) and `parse` (RFC 3501
+response syntax into Python lists: ENVELOPE, BODYSTRUCTURE and FETCH items
+checked field by field).
+
+Parsed values: an atom is a str, NIL is None, a quoted string is a str,
+a literal is bytes (so message bytes compare exactly), a parenthesized
+list is a list. text() turns a quoted string or a literal into str.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import socket
+
+from conftest import TIMEOUT_S, make_message, unique_id, wait_for
+
+LOCAL_QUEUE = {"defer_transports": [], "retry": ["1s"], "lifetime": "1h"}
+
+
+def imap_server(make_server, **extra):
+    """A started server whose local mail is delivered to the mailboxes."""
+    queue = dict(LOCAL_QUEUE)
+    queue.update(extra.pop("queue", {}))
+    return make_server(queue=queue, **extra)
+
+
+def deliver(server, user: str, message: bytes | None = None, sender: str = "alice@remote.test",
+            n: int = 1, wait: bool = True) -> list[bytes]:
+    """Sends n messages to user over SMTP and waits until they are in the INBOX."""
+    have = len(server.mailbox(user))
+    sent = []
+    for i in range(n):
+        msg = message if message is not None else make_message(
+            unique_id(f"imap{i}"), f"message {i} for {user}\r\n".encode(), sender=sender,
+            to=f"{user}@example.test", subject=f"number {i}")
+        server.send(msg, sender=sender, rcpts=[f"{user}@example.test"])
+        sent.append(msg)
+    if wait:
+        wait_for(lambda: len(server.mailbox(user)) >= have + n, what=f"{n} message(s) in {user}'s INBOX")
+    return sent
+
+
+def imap(server, user: str | None = None, password: str | None = None) -> imaplib.IMAP4:
+    """imaplib, logged in as user (password = user name) unless user is None."""
+    c = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=TIMEOUT_S)
+    if user:
+        typ, data = c.login(user, password if password is not None else user)
+        assert typ == "OK", data
+    return c
+
+
+def ok(result) -> list:
+    """imaplib's (typ, data): asserts OK, returns data."""
+    typ, data = result
+    assert typ == "OK", f"want OK, got {typ} {data!r}"
+    return data
+
+
+# ---------------------------------------------------------------------------
+# a raw IMAP client
+
+class Closed(Exception):
+    pass
+
+
+class Raw:
+    """IMAP over a socket: commands sent as given, responses read with their literals."""
+
+    def __init__(self, port: int, greeting: bool = True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.n = 0
+        self.greeting = self.response() if greeting else None
+
+    def _fill(self) -> None:
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise Closed(f"connection closed; unparsed bytes: {self.buf[:300]!r}")
+        self.buf += chunk
+
+    def line(self) -> bytes:
+        """One physical line, with its CRLF."""
+        while b"\r\n" not in self.buf:
+            self._fill()
+        i = self.buf.index(b"\r\n") + 2
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self) -> bytes:
+        """One response: a line and, for each literal it announces, the literal and the line's rest.
+        The bytes as received, the final CRLF included."""
+        out = b""
+        while True:
+            ln = self.line()
+            out += ln
+            m = re.search(rb"\{(\d+)\}\r\n$", ln)
+            if not m:
+                return out
+            out += self.take(int(m.group(1)))
+
+    def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def tag(self) -> str:
+        self.n += 1
+        return f"t{self.n}"
+
+    def until_tagged(self, tag: str) -> tuple[list[bytes], bytes]:
+        """Untagged responses (and continuations) up to the tagged one."""
+        untagged = []
+        while True:
+            r = self.response()
+            if r.startswith(tag.encode() + b" "):
+                return untagged, r
+            untagged.append(r)
+
+    def cmd(self, text: str | bytes, tag: str | None = None) -> tuple[list[bytes], bytes]:
+        tag = tag or self.tag()
+        if isinstance(text, str):
+            text = text.encode()
+        self.send(tag.encode() + b" " + text + b"\r\n")
+        return self.until_tagged(tag)
+
+    def ok(self, text: str | bytes) -> list[bytes]:
+        untagged, tagged = self.cmd(text)
+        assert re.match(rb"\S+ OK\b", tagged), f"{text!r}: want OK, got {tagged!r} after {untagged!r}"
+        return untagged
+
+    def login(self, user: str, password: str | None = None) -> bytes:
+        untagged, tagged = self.cmd(f"LOGIN {user} {password if password is not None else user}")
+        assert b" OK " in tagged, tagged
+        return tagged
+
+    def closed(self) -> bool:
+        """Reads until the server closes (True) or the timeout (False)."""
+        try:
+            while True:
+                self._fill()
+        except Closed:
+            return True
+        except (socket.timeout, TimeoutError):
+            return False
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def raw(server, user: str | None = None) -> Raw:
+    r = Raw(server.imap_port)
+    if user:
+        r.login(user)
+    return r
+
+
+# ---------------------------------------------------------------------------
+# response syntax
+
+_ATOM_END = b" ()\r\n\"{"
+
+
+def parse(data: bytes) -> list:
+    """The items of a response (or of a part of one) as nested lists."""
+    items, pos = _parse_items(data, 0, top=True)
+    return items
+
+
+def _parse_items(data: bytes, pos: int, top: bool):
+    items = []
+    while pos < len(data):
+        c = data[pos:pos + 1]
+        if c == b" ":
+            pos += 1
+        elif c == b"\r" and data[pos:pos + 2] == b"\r\n":
+            pos += 2
+        elif c == b"(":
+            sub, pos = _parse_items(data, pos + 1, top=False)
+            items.append(sub)
+        elif c == b")":
+            assert not top, f"unbalanced ')' at {pos}: {data[:200]!r}"
+            return items, pos + 1
+        elif c == b'"':
+            out = bytearray()
+            pos += 1
+            while data[pos:pos + 1] != b'"':
+                if data[pos:pos + 1] == b"\\":
+                    pos += 1
+                out += data[pos:pos + 1]
+                pos += 1
+                assert pos < len(data), f"unterminated quoted string: {data[:200]!r}"
+            items.append(out.decode("utf-8"))
+            pos += 1
+        elif c == b"{":
+            m = re.compile(rb"\{(\d+)\}\r\n").match(data, pos)
+            assert m, f"bad literal at {pos}: {data[pos:pos + 40]!r}"
+            n = int(m.group(1))
+            items.append(bytes(data[m.end():m.end() + n]))
+            pos = m.end() + n
+        else:
+            start = pos
+            depth = 0
+            while pos < len(data):
+                ch = data[pos:pos + 1]
+                if ch == b"[":
+                    depth += 1
+                elif ch == b"]":
+                    depth -= 1
+                elif depth == 0 and ch in (b" ", b"(", b")", b"\r", b"\n", b'"', b"{"):
+                    break
+                pos += 1
+            atom = data[start:pos].decode("utf-8")
+            items.append(None if atom == "NIL" else atom)
+    assert top, f"unbalanced '(' in {data[:200]!r}"
+    return items, pos
+
+
+def text(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    return v
+
+
+def fetch_items(response: bytes) -> tuple[int, dict]:
+    """`* n FETCH (k v k v ...)` -> (n, {KEY: value}); keys upper-case as sent."""
+    p = parse(response)
+    assert p[0] == "*" and p[2] == "FETCH", response[:200]
+    lst = p[3]
+    assert len(lst) % 2 == 0, lst
+    return int(p[1]), {lst[i].upper(): lst[i + 1] for i in range(0, len(lst), 2)}
+
+
+def fetches(untagged: list[bytes]) -> dict[int, dict]:
+    """The FETCH responses among untagged ones, by sequence number (merged)."""
+    out: dict[int, dict] = {}
+    for r in untagged:
+        if re.match(rb"\* \d+ FETCH ", r):
+            n, items = fetch_items(r)
+            out.setdefault(n, {}).update(items)
+    return out
+
+
+def search_result(untagged: list[bytes]) -> list[int]:
+    hits = [r for r in untagged if r.startswith(b"* SEARCH")]
+    assert len(hits) == 1, untagged
+    return [int(x) for x in hits[0][len(b"* SEARCH"):].split()]
+
+
+def untagged_named(untagged: list[bytes], word: bytes) -> list[bytes]:
+    """Untagged responses `* <word> ...` or `* n <word>`."""
+    return [r for r in untagged if re.match(rb"\* (\d+ )?" + re.escape(word) + rb"\b", r)]
+
+
+def imap_handoffs(server) -> list[dict]:
+    """This run's `imap event=handoff` log lines (POP3 logs its own)."""
+    from conftest import parse_kv
+    return [parse_kv(ln) for ln in server.log_text().splitlines() if "imap event=handoff " in ln]

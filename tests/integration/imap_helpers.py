@@ -249,12 +249,12 @@ def text(v) -> str | None:
 
 
 def fetch_items(response: bytes) -> tuple[int, dict]:
-    """`* n FETCH (k v k v ...)` -> (n, {KEY: value}); keys upper-case as sent."""
+    """`* n FETCH (k v k v ...)` -> (n, {key: value}), keys as sent."""
     p = parse(response)
     assert p[0] == "*" and p[2] == "FETCH", response[:200]
     lst = p[3]
     assert len(lst) % 2 == 0, lst
-    return int(p[1]), {lst[i].upper(): lst[i + 1] for i in range(0, len(lst), 2)}
+    return int(p[1]), {lst[i]: lst[i + 1] for i in range(0, len(lst), 2)}
 
 
 def fetches(untagged: list[bytes]) -> dict[int, dict]:
@@ -282,3 +282,43 @@ def imap_handoffs(server) -> list[dict]:
     """This run's `imap event=handoff` log lines (POP3 logs its own)."""
     from conftest import parse_kv
     return [parse_kv(ln) for ln in server.log_text().splitlines() if "imap event=handoff " in ln]
+
+
+def append(r: Raw, mailbox: str, message: bytes, flags: str | None = None, date: str | None = None,
+           sync: bool = False) -> tuple[list[bytes], bytes]:
+    """APPEND over a Raw client, with a synchronizing ({n}: waits for "+") or a
+    non-synchronizing ({n+}, LITERAL+) literal. Returns (untagged, tagged)."""
+    t = r.tag()
+    line = f"{t} APPEND {mailbox}"
+    if flags is not None:
+        line += f" ({flags})"
+    if date is not None:
+        line += f' "{date}"'
+    if sync:
+        r.send(f"{line} {{{len(message)}}}\r\n")
+        cont = r.response()
+        assert cont.startswith(b"+ "), f"want a continuation, got {cont!r}"
+    else:
+        r.send(f"{line} {{{len(message)}+}}\r\n")
+    r.send(message + b"\r\n")
+    return r.until_tagged(t)
+
+
+def appenduid(tagged: bytes) -> tuple[int, int]:
+    """[APPENDUID uidvalidity uid] of a tagged OK (RFC 4315)."""
+    m = re.match(rb"\S+ OK \[APPENDUID (\d+) (\d+)\]", tagged)
+    assert m, tagged
+    return int(m.group(1)), int(m.group(2))
+
+
+def mime_part(message: bytes, boundary: bytes, n: int) -> tuple[bytes, bytes]:
+    """The n-th (from 1) part of a multipart body, split as RFC 2046 says:
+    (its header with the blank line, its body without the CRLF that belongs
+    to the next delimiter)."""
+    delim = b"\r\n--" + boundary
+    pieces = (b"\r\n" + message).split(delim)   # a delimiter at the very start has no CRLF before it
+    part = pieces[n]
+    assert part.startswith(b"\r\n"), part[:40]
+    part = part[2:]
+    head, sep, body = part.partition(b"\r\n\r\n")
+    return head + sep, body

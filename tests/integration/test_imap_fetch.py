@@ -15,65 +15,8 @@ import time
 import pytest
 
 from conftest import make_message, unique_id
-from imap_helpers import (append, appenduid, deliver, fetch_items, fetches, imap, imap_server, mime_part, ok, parse,
-                          raw, search_result, text)
-
-MULTIPART = (
-    b'From: "Alice Example" <alice@remote.test>\r\n'
-    b"Sender: secretary@remote.test\r\n"
-    b"Reply-To: replies@remote.test\r\n"
-    b"To: User One <user1@example.test>, user2@example.test\r\n"
-    b"Cc: Team: carol@remote.test, dave@remote.test;, erin@remote.test\r\n"
-    b"Subject: =?UTF-8?Q?caf=C3=A9?= report\r\n"
-    b"Date: Tue, 03 Nov 2026 10:20:30 +0100\r\n"
-    b"Message-ID: <multi-1@remote.test>\r\n"
-    b"In-Reply-To: <earlier@remote.test>\r\n"
-    b"X-Mailer: hand typed\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/mixed; boundary="outer-b"\r\n'
-    b"\r\n"
-    b"This is a multi-part message in MIME format.\r\n"
-    b"--outer-b\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Transfer-Encoding: quoted-printable\r\n"
-    b"\r\n"
-    b"Hello =C3=A9,\r\n"
-    b"the report is attached.\r\n"
-    b"--outer-b\r\n"
-    b'Content-Type: application/pdf; name="report.pdf"\r\n'
-    b"Content-Transfer-Encoding: base64\r\n"
-    b'Content-Disposition: attachment; filename="report.pdf"\r\n'
-    b"Content-ID: <att1@remote.test>\r\n"
-    b"Content-Description: The report\r\n"
-    b"\r\n"
-    b"JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\n"
-    b"eJwr5HIK4TI2UzA3NVIwMDEwUjBTMDAAMxQtDhQxQhBvZW5kc3RyZWFtCg==\r\n"
-    b"--outer-b\r\n"
-    b"Content-Type: message/rfc822\r\n"
-    b"\r\n"
-    b"From: Bob <bob@remote.test>\r\n"
-    b"To: alice@remote.test\r\n"
-    b"Subject: inner\r\n"
-    b"Date: Mon, 02 Nov 2026 09:00:00 +0000\r\n"
-    b"Message-ID: <inner-1@remote.test>\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/alternative; boundary="inner-b"\r\n'
-    b"\r\n"
-    b"--inner-b\r\n"
-    b"Content-Type: text/plain\r\n"
-    b"\r\n"
-    b"plain inner\r\n"
-    b"second line\r\n"
-    b"--inner-b\r\n"
-    b'Content-Type: text/html; charset="us-ascii"\r\n'
-    b"Content-Language: en\r\n"
-    b"\r\n"
-    b"<p>html inner</p>\r\n"
-    b"--inner-b--\r\n"
-    b"--outer-b--\r\n"
-    b"epilogue\r\n"
-)
-
+from imap_helpers import (MULTIPART, append, appenduid, deliver, fetches, imap, imap_server, mime_part, ok, raw,
+                          search_result, text)
 
 @pytest.fixture
 def server(make_server):

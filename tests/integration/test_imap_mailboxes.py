@@ -13,9 +13,7 @@ import re
 
 import pytest
 
-from conftest import make_message, unique_id
-from imap_helpers import (Raw, append, appenduid, deliver, fetches, imap, imap_server, ok, raw, search_result,
-                          untagged_named)
+from imap_helpers import Raw, append, appenduid, deliver, fetches, imap, imap_server, ok, raw, untagged_named
 
 
 @pytest.fixture

@@ -86,6 +86,34 @@ def test_lab4_typed_by_hand_finds_the_message_of_a_user_by_name_and_shows_its_te
     assert server.mailbox("user1")[0]["flags"] == ["\\Seen"]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "a message typed as LABS.md's Lab 2 says (DATA, <text>, .) has no header: it is stored as "
+    "Return-Path/Delivered-To/Received followed by the text with no blank line, and the MIME skeleton "
+    "(store/mime parser) takes the text line, which has no colon, for part of the header, so Lab 4's "
+    "FETCH n BODY[TEXT] answers {0} and BODY[HEADER] holds the text; a line that is no header field "
+    "should end the header (RFC 5322 §2.2, as Postfix's cleanup treats it)"))
+def test_lab4_fetch_body_text_shows_a_lab2_message_typed_without_any_header(server):
+    with server.client() as c:
+        c.expect("HELO example.test", 250)
+        c.expect("MAIL FROM:USER3", 250)
+        c.expect("RCPT TO:USER2", 250)
+        c.expect("DATA", 354)
+        c.send("Hello from the lab, no header.\r\n.\r\n")
+        assert c.read_reply().code == 250
+    wait_for(lambda: len(server.mailbox("user2")) == 1, what="the lab message")
+    r = Raw(server.imap_port)
+    r.send(b"A01 LOGIN user2 user2\r\n")
+    assert r.until_tagged("A01")[1].startswith(b"A01 OK ")
+    r.send(b"A03 SELECT INBOX\r\n")
+    assert b"* 1 EXISTS\r\n" in r.until_tagged("A03")[0]
+    r.send(b'A04 SEARCH FROM "USER3"\r\n')
+    assert r.until_tagged("A04")[0] == [b"* SEARCH 1\r\n"]
+    r.send(b"A05 FETCH 1 BODY[TEXT]\r\n")
+    untagged, tagged = r.until_tagged("A05")
+    assert fetch_items(untagged[0])[1]["BODY[TEXT]"] == b"Hello from the lab, no header.\r\n"
+    r.close()
+
+
 def test_capability_noop_id_enable_namespace_and_logout_in_any_state(server):
     r = Raw(server.imap_port)
     m = re.match(rb"\* OK \[CAPABILITY ([^\]]*)\] ", r.greeting)
@@ -207,6 +235,27 @@ def test_logins_of_every_user_are_handed_to_the_owner_shard_with_the_commands_pi
     assert set(owner.values()) <= {"0", "1"}
 
 
+def test_an_append_with_literal_plus_and_an_idle_pipelined_after_login_follow_the_session_to_its_shard(server):
+    for u in ("user1", "user2", "user3", "user4", "user5") * 2:
+        r = Raw(server.imap_port)
+        r.send(f"a LOGIN {u} {u}\r\nb APPEND INBOX {{7+}}\r\nhello\r\n\r\nc SELECT INBOX\r\nd IDLE\r\n".encode())
+        assert r.until_tagged("a")[1].startswith(b"a OK ")
+        _, tagged = r.until_tagged("b")
+        assert re.match(rb"b OK \[APPENDUID \d+ \d+\] ", tagged), tagged
+        have = len(server.mailbox(u))
+        assert f"* {have} EXISTS\r\n".encode() in r.until_tagged("c")[0]
+        assert r.response().startswith(b"+ ")
+        deliver(server, u, wait=False)
+        assert r.response() == f"* {have + 1} EXISTS\r\n".encode()
+        r.send(b"DONE\r\nz LOGOUT\r\n")
+        assert r.until_tagged("d")[1].startswith(b"d OK ")
+        assert r.until_tagged("z")[1].startswith(b"z OK ")
+        r.close()
+    assert imap_handoffs(server)
+    for u in ("user1", "user2", "user3", "user4", "user5"):
+        assert server.mailbox_messages(u).count(b"hello\r\n") == 2
+
+
 def test_idle_is_woken_by_a_delivery_over_smtp_and_by_another_sessions_flags(server):
     deliver(server, "user2")
     r = raw(server, "user2")
@@ -229,6 +278,17 @@ def test_idle_is_woken_by_a_delivery_over_smtp_and_by_another_sessions_flags(ser
     assert fetch_items(r.response())[0] == 2
     ok(other.expunge())
     assert r.response() == b"* 2 EXPUNGE\r\n"
+    # ... and its CLOSE expunges silently for itself, not for the idler.
+    deliver(server, "user2", n=2)
+    while r.response() != b"* 3 EXISTS\r\n":     # one report or two, as the deliveries fell
+        pass
+    assert r.response() == b"* 3 RECENT\r\n"
+    ok(other.noop())
+    ok(other.store("2:3", "+FLAGS.SILENT", "(\\Deleted)"))
+    flagged = {fetch_items(r.response())[0] for _ in range(2)}
+    assert flagged == {2, 3}
+    ok(other.close())
+    assert [r.response(), r.response()] == [b"* 2 EXPUNGE\r\n", b"* 2 EXPUNGE\r\n"]
     other.logout()
     r.send(b"DONE\r\n")
     assert r.until_tagged("i1")[1].startswith(b"i1 OK ")

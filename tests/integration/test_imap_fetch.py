@@ -86,6 +86,21 @@ def test_a_big_message_is_fetched_whole_and_byte_exact(server):
     c.logout()
 
 
+def test_a_fetch_of_many_messages_goes_out_whole_past_the_output_window(server):
+    r = raw(server, "user3")
+    sent = []
+    for i in range(40):   # 40 x 20 KB: several times the session's output window
+        msg = f"Subject: m{i}\r\n\r\n".encode() + (f"line {i} ".encode() + b"y" * 90 + b"\r\n") * 200
+        sent.append(msg)
+        append(r, "INBOX", msg)
+    r.ok("SELECT INBOX")
+    got = fetches(r.ok("FETCH 1:* (UID BODY.PEEK[] FLAGS)"))
+    assert sorted(got) == list(range(1, 41))
+    assert [got[n]["BODY[]"] for n in range(1, 41)] == sent
+    assert [got[n]["UID"] for n in range(1, 41)] == [str(n) for n in range(1, 41)]
+    r.close()
+
+
 # ---------------------------------------------------------------------------
 # structure
 

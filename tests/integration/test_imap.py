@@ -369,27 +369,34 @@ def test_uids_flags_folders_and_uidvalidity_survive_kill_9_after_the_ok(server):
     status = {name: ok(c.status(name, "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)"))
               for name in ("INBOX", "Projects/Y2026")}
     folders = sorted(ok(c.list()))
-    # Every OK above was sent: a crash now loses none of it.
+    # The last changes, and the crash right after their OKs: none is lost.
+    ok(c.store("1", "+FLAGS", "(\\Seen)"))                  # Projects/Y2026 is selected
+    project[0] = (1, project[0][1] | {"\\Seen"})
+    status["Projects/Y2026"] = [status["Projects/Y2026"][0].replace(b"UNSEEN 1", b"UNSEEN 0")]
+    ok(c.create("Late"))
+    data = ok(c.append("INBOX", "(\\Draft)", None, b"Subject: last\r\n\r\nlast\r\n"))
+    assert b"[APPENDUID %s 4]" % uidvalidity in data[0]
     server.kill()
     server.start()
     c = imap(server, "user4")
     ok(c.select("INBOX"))
     assert c.untagged_responses["UIDVALIDITY"][0] == uidvalidity
-    assert uid_flags(c) == inbox
+    assert uid_flags(c) == inbox + [(4, {"\\Draft"})]
+    assert ok(c.fetch("3", "(BODY.PEEK[TEXT])"))[0][1] == b"last\r\n"
     ok(c.select("Projects/Y2026"))
     assert uid_flags(c) == project
     assert ok(c.uid("FETCH", "1:*", "(BODY.PEEK[])")) == contents
-    assert {name: ok(c.status(name, "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")) for name in status} == status
-    assert sorted(ok(c.list())) == folders
+    assert ok(c.status("Projects/Y2026", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")) == status["Projects/Y2026"]
+    assert sorted(ok(c.list())) == sorted(folders + [b'(\\HasNoChildren) "/" Late'])
     assert b'"/" Projects/2026' not in b" ".join(folders) and b'"/" Projects/Y2026' in b" ".join(folders)
     assert ok(c.lsub('""', "Projects/*")) == [b'() "/" Projects/Y2026']
     # New UIDs go on from UIDNEXT, never reusing one.
     ok(c.select("INBOX"))
     uidnext = int(c.untagged_responses["UIDNEXT"][0])
-    assert uidnext == 4
+    assert uidnext == 5
     deliver(server, "user4")
     ok(c.noop())
-    assert ok(c.uid("SEARCH", None, "ALL")) == [b"1 3 4"]
+    assert ok(c.uid("SEARCH", None, "ALL")) == [b"1 3 4 5"]
     c.logout()
 
 

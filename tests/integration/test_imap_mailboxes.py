@@ -186,6 +186,14 @@ def test_status_reports_every_item_without_selecting(server):
     assert empty["MESSAGES"] == 0 and empty["UIDNEXT"] == 1 and empty["UIDVALIDITY"] > 0
     assert empty["UIDVALIDITY"] != before["UIDVALIDITY"]
     assert status(r, "inbox", "UIDNEXT") == {"UIDNEXT": 4}
+    # A folder deleted and made again under its name gets a new UIDVALIDITY (§2.3.1.1).
+    seen = {before["UIDVALIDITY"], empty["UIDVALIDITY"]}
+    for _ in range(3):
+        r.ok("DELETE Empty")
+        r.ok("CREATE Empty")
+        v = status(r, "Empty", "UIDVALIDITY")["UIDVALIDITY"]
+        assert v not in seen
+        seen.add(v)
     assert re.match(rb"t\d+ NO \[NONEXISTENT\]", r.cmd("STATUS Nope (MESSAGES)")[1])
     assert re.match(rb"t\d+ BAD ", r.cmd("STATUS INBOX (BOGUS)")[1])
     assert re.match(rb"t\d+ BAD ", r.cmd("STATUS INBOX")[1])

@@ -175,6 +175,36 @@ def test_envelope_and_bodystructure_of_a_multipart_with_an_attachment_and_a_nest
     r.close()
 
 
+def test_envelope_addresses_in_their_harder_forms(server):
+    msg = (b'From: "Doe, John" <john@remote.test>\r\n'
+           b"Sender: =?UTF-8?B?SsO8cmdlbg==?= <j@remote.test>\r\n"
+           b"Reply-To: \r\n"
+           b"To: undisclosed-recipients:;\r\n"
+           b'Cc: <@route.test:user@host.test>, "Q \\"quoted\\" name" <q@remote.test>\r\n'
+           b"Bcc: plain@remote.test (A Comment)\r\n"
+           b"Subject: a folded\r\n subject line\r\n"
+           b"Date: Tue, 03 Nov 2026 23:30:00 -0500\r\n"
+           b"Message-ID: <id@remote.test>\r\n"
+           b"\r\nbody\r\n")
+    r = raw(server, "user5")
+    append(r, "INBOX", msg)
+    r.ok("SELECT INBOX")
+    env = fetches(r.ok("FETCH 1 ENVELOPE"))[1]["ENVELOPE"]
+    assert [text(x) for x in env[:2]] == ["Tue, 03 Nov 2026 23:30:00 -0500", "a folded subject line"]
+    assert env[2] == [["Doe, John", None, "john", "remote.test"]]
+    assert env[3] == [["=?UTF-8?B?SsO8cmdlbg==?=", None, "j", "remote.test"]]    # names are not decoded
+    assert env[4] == env[2]                                  # an empty Reply-To is the From (§7.4.2)
+    assert env[5] == [[None, None, "undisclosed-recipients", None], [None, None, None, None]]
+    assert env[6] == [[None, "@route.test", "user", "host.test"], [b'Q "quoted" name', None, "q", "remote.test"]]
+    assert env[7] == [["A Comment", None, "plain", "remote.test"]]
+    assert env[8] is None and text(env[9]) == "<id@remote.test>"
+    # SENTON compares the Date: header's own day, whatever its zone (§6.4.4).
+    assert search_result(r.ok("SEARCH SENTON 3-Nov-2026")) == [1]
+    assert search_result(r.ok('SEARCH SUBJECT "folded subject"')) == [1]
+    assert search_result(r.ok('SEARCH FROM "Doe, John"')) == [1]
+    r.close()
+
+
 def test_body_sections_name_headers_parts_and_nested_parts_by_number(server):
     deliver(server, "user4", MULTIPART)
     stored = server.mailbox_cat("user4", 1)

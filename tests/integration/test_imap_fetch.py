@@ -73,7 +73,7 @@ def test_every_fetch_of_content_gives_the_bytes_identical_to_what_was_sent(serve
     r.close()
 
 
-def test_a_big_message_is_fetched_whole_and_byte_exact(server):
+def test_big_messages_go_in_and_out_whole_and_byte_exact(server):
     line = b".dotted line of a big message " + b"z" * 70 + b"\r\n"
     sent = make_message(unique_id("big"), line * 30000, to="user2@example.test")   # ~3 MiB
     deliver(server, "user2", sent)
@@ -84,6 +84,21 @@ def test_a_big_message_is_fetched_whole_and_byte_exact(server):
     assert content.endswith(sent) and len(content) == server.mailbox("user2")[0]["size"]
     assert data[1][1] == (line * 30000)[1000000:1000100]
     c.logout()
+    # 5 MB APPENDed with both kinds of literal (streamed into the store), then
+    # several big literals in one FETCH (streamed out), a big partial among them.
+    big = b"Subject: big\r\n\r\n" + b"".join(b"%07d abcdefghijklmnopqrstuvwxyz0123456789\r\n" % i
+                                               for i in range(120000))
+    r = raw(server, "user2")
+    assert appenduid(append(r, "INBOX", big, sync=True)[1])[1] == 2
+    assert appenduid(append(r, "INBOX", big)[1])[1] == 3
+    r.ok("SELECT INBOX")
+    got = fetches(r.ok("FETCH 2:3 (BODY.PEEK[] UID BODY.PEEK[TEXT] RFC822.SIZE BODY.PEEK[]<100.200000> FLAGS)"))
+    for n in (2, 3):
+        assert got[n]["BODY[]"] == big and got[n]["BODY[TEXT]"] == big[len(b"Subject: big\r\n\r\n"):]
+        assert got[n]["BODY[]<100>"] == big[100:200100] and int(got[n]["RFC822.SIZE"]) == len(big)
+        assert got[n]["UID"] == str(n) and got[n]["FLAGS"] == ["\\Recent"]
+    assert server.mailbox_messages("user2")[1:] == [big, big]
+    r.close()
 
 
 def test_a_fetch_of_many_messages_goes_out_whole_past_the_output_window(server):

@@ -467,6 +467,21 @@ def test_bad_input_gets_bad_or_no_and_a_fresh_connection_is_served(server):
     assert {"unknown_command", "missing_tag", "command_before_login", "nesting_too_deep"} <= reasons, reasons
 
 
+def test_an_idle_client_is_logged_out_with_bye_after_the_timeout(make_server):
+    server = imap_server(make_server, imap={"timeout": "1s"})
+    r = raw(server)                        # not logged in
+    assert r.response().startswith(b"* BYE ")
+    assert r.closed()
+    r = raw(server, "user1")               # logged in, handed to its shard, a mailbox selected
+    r.ok("SELECT INBOX")
+    assert r.response().startswith(b"* BYE ")
+    assert r.closed()
+    assert len(server.events("timeout")) == 2       # one log line each
+    c = imap(server, "user1")
+    ok(c.noop())
+    c.logout()
+
+
 def test_pop3_and_imap_serve_one_mailbox(server):
     """A message APPENDed over IMAP is RETRieved byte-exact over POP3; a
     POP3 DELE is an EXPUNGE for an IMAP session that has the folder open."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from imap_helpers import MULTIPART, deliver, imap_server, mime_part
+from imap_helpers import MULTIPART, deliver, imap_server, mime_part, raw
 
 DRIVER = Path(__file__).resolve().parent / "imapflow"
 PLAIN = (b"From: Bob <bob@remote.test>\r\nTo: user1@example.test\r\nSubject: plain\r\n\r\n"
@@ -63,7 +63,11 @@ def test_imapflow_lists_fetches_searches_flags_appends_copies_moves_deletes_and_
 
     # Folders: created, one renamed and deleted; special use from the names; hierarchy.
     listed = {m["path"]: m for m in out["list"]}
-    assert set(listed) == {"INBOX", "Archive", "Projects", "Projects/Alpha", "Sent"}
+    assert set(listed) == {"INBOX", "Archive", "Projects", "Projects/Alpha", "Sent", "Entw\u00fcrfe"}
+    # A non-ASCII name travels in modified UTF-7 (RFC 3501 §5.1.3) and is kept as such.
+    r = raw(server, "user1")
+    assert b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe\r\n' in r.ok('LIST "" Entw*')
+    r.close()
     assert listed["Sent"]["specialUse"] == "\\Sent" and listed["Archive"]["specialUse"] == "\\Archive"
     assert "\\HasChildren" in listed["Projects"]["flags"] and listed["Projects/Alpha"]["parent"] == "Projects"
     assert listed["Projects/Alpha"]["subscribed"] is True

@@ -107,7 +107,7 @@ await step('connect', async () => {
 });
 await step('create', async () => {
     const made = [];
-    for (const path of ['Archive', 'Projects/Alpha', 'Sent', 'Old']) made.push(await client.mailboxCreate(path));
+    for (const path of ['Archive', 'Projects/Alpha', 'Sent', 'Old', 'Entw\u00fcrfe']) made.push(await client.mailboxCreate(path));
     await client.mailboxRename('Old', 'Older');
     await client.mailboxDelete('Older');
     await client.mailboxSubscribe('Projects/Alpha');

@@ -177,6 +177,29 @@ def test_login_and_authenticate_plain_in_every_form(server):
     c.logout()
 
 
+def test_a_password_with_spaces_quotes_and_backslashes_logs_in_quoted_as_a_literal_and_by_sasl(make_server):
+    password = 'p@ss "wo rd" \\ {1}'
+    server = imap_server(make_server, users=[
+        {"name": "carol", "password": "{PLAIN}" + password, "display_name": "Carol",
+         "addresses": ["carol@example.test"]}])
+    c = imap(server, "carol", password)                 # imaplib sends it quoted, with escapes
+    ok(c.select("INBOX"))
+    c.logout()
+    r = raw(server)
+    pw = password.encode()
+    t = r.tag()
+    r.send(f"{t} LOGIN carol {{{len(pw)}}}\r\n".encode())
+    assert r.response().startswith(b"+ ")
+    r.send(pw + b"\r\n")
+    assert re.match(rb"t\d+ OK ", r.until_tagged(t)[1])
+    r.close()
+    token = base64.b64encode(b"\0carol\0" + pw).decode()
+    r = raw(server)
+    assert re.match(rb"t\d+ OK ", r.cmd(f"AUTHENTICATE PLAIN {token}")[1])
+    r.close()
+    assert password not in server.log_text()
+
+
 def test_failed_logins_are_no_with_one_answer_and_the_session_may_try_again(server):
     answers = []
     r = raw(server)

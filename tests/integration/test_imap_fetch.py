@@ -214,6 +214,9 @@ def test_envelope_addresses_in_their_harder_forms(server):
     assert env[7] == [["A Comment", None, "plain", "remote.test"]]
     assert env[8] is None and text(env[9]) == "<id@remote.test>"
     # SENTON compares the Date: header's own day, whatever its zone (§6.4.4).
+    got = fetches(r.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT Bcc)]"))[1]
+    assert got["BODY[HEADER.FIELDS (SUBJECT Bcc)]"] == \
+        b"Bcc: plain@remote.test (A Comment)\r\nSubject: a folded\r\n subject line\r\n\r\n"   # folds kept
     assert search_result(r.ok("SEARCH SENTON 3-Nov-2026")) == [1]
     assert search_result(r.ok('SEARCH SUBJECT "folded subject"')) == [1]
     assert search_result(r.ok('SEARCH FROM "Doe, John"')) == [1]

@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import poplib
 import re
+import threading
 
 import pytest
 
 from conftest import TIMEOUT_S, make_message, unique_id, wait_for
-from imap_helpers import (Closed, Raw, deliver, fetch_items, fetches, imap, imap_handoffs, imap_server, ok, raw,
-                          untagged_named)
+from imap_helpers import (Closed, Raw, append, appenduid, deliver, fetch_items, fetches, imap, imap_handoffs,
+                          imap_server, ok, raw, untagged_named)
 
 CAPS_ANY = {"IMAP4REV1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE",
             "SPECIAL-USE", "CHILDREN", "UNSELECT"}
@@ -368,6 +369,48 @@ def uid_flags(c) -> list[tuple[int, set]]:
         assert m, line
         out.append((int(m.group(1)), set(m.group(2).decode().split()) - {"\\Recent"}))
     return out
+
+
+def test_sessions_of_every_user_in_parallel_with_deliveries_lose_nothing(server):
+    users = ("user1", "user2", "user3", "user4", "user5")
+    errors = []
+
+    def worker(user: str, k: int) -> None:
+        try:
+            for i in range(10):
+                r = raw(server, user)                   # a new login each time: handoffs
+                msg = f"Subject: {user}-{k}-{i}\r\n\r\nbody {user} {k} {i}\r\n".encode()
+                uid = appenduid(append(r, "INBOX", msg)[1])[1]
+                r.ok("SELECT INBOX")
+                got = [v for v in fetches(r.ok(f"UID FETCH {uid} BODY.PEEK[]")).values() if "BODY[]" in v]
+                assert [v["BODY[]"] for v in got] == [msg]
+                r.ok(f"UID STORE {uid} +FLAGS.SILENT (\\Seen)")
+                r.cmd("LOGOUT")
+                r.close()
+        except Exception as e:   # reported below, with the others
+            errors.append(f"{user}/{k}: {e!r}")
+
+    def sender() -> None:
+        try:
+            for _ in range(6):
+                for user in users:
+                    deliver(server, user, wait=False)
+        except Exception as e:
+            errors.append(f"smtp: {e!r}")
+
+    threads = [threading.Thread(target=worker, args=(u, k)) for u in users for k in range(2)]
+    threads.append(threading.Thread(target=sender))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for user in users:
+        box = wait_for(lambda: (lambda b: b if len(b) == 26 else None)(server.mailbox(user)),
+                       what=f"26 messages for {user}")
+        assert [m["uid"] for m in box] == list(range(1, 27))
+        assert sum("\\Seen" in m["flags"] for m in box) == 20
+    assert imap_handoffs(server)
 
 
 def test_uids_flags_folders_and_uidvalidity_survive_kill_9_after_the_ok(server):

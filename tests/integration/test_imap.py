@@ -1,7 +1,9 @@
 """IMAP4rev1 sessions (RFC 3501 with IDLE, ID, ENABLE, NAMESPACE, SASL-IR):
 the seed's Lab 4 typed by hand, the commands of any state, logins, the
-handoff to the owner shard, IDLE woken by SMTP, two sessions on one
-mailbox, restart persistence and bad input.
+handoff to the owner shard (with commands pipelined behind LOGIN), IDLE
+woken by SMTP, two sessions on one mailbox, every user's sessions in
+parallel with deliveries, restart persistence (kill -9 right after the
+OKs), the autologout timer, bad input, and POP3 next to IMAP.
 
 Mail goes in over SMTP (local delivery) and comes out with Python's
 imaplib and with raw sockets where the exact bytes matter. Two shards, so
@@ -536,7 +538,7 @@ def test_bad_input_gets_bad_or_no_and_a_fresh_connection_is_served(server):
 
 
 def test_an_idle_client_is_logged_out_with_bye_after_the_timeout(make_server):
-    server = imap_server(make_server, imap={"timeout": "1s"})
+    server = imap_server(make_server, imap={"timeout": "2s"})
     r = raw(server)                        # not logged in
     assert r.response().startswith(b"* BYE ")
     assert r.closed()

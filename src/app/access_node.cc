@@ -113,9 +113,9 @@ void access_node::on_open(net::connection& c) noexcept {
     _conns.emplace(c.id(), &st);
     c.set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_proto.timeout_ms(), UINT32_MAX)));
     if (_adopting) {
-        const uint64_t seq0 = _store.appended_seq();
+        const store_mark mark = store_mark_now();
         st.s->login_checked(true, _adopting->user);
-        if (_store.appended_seq() != seq0) st.barrier = _store.appended_seq();
+        after_step(st, mark);
     } else {
         st.s->start();
     }
@@ -135,10 +135,10 @@ size_t access_node::on_data(net::connection& c, const core::slice& bytes) noexce
     size_t used = 0;
     std::string_view in = bytes.view();
     while (used < in.size() && !blocked(*a) && a->unfed.empty() && !c.closing()) {
-        const uint64_t seq0 = _store.appended_seq();
+        const store_mark mark = store_mark_now();
         size_t n = a->s->feed(in.substr(used));
         used += n;
-        if (_store.appended_seq() != seq0) a->barrier = _store.appended_seq();
+        after_step(*a, mark);
         if (a->s->wants_close()) {
             pump(*a);
             return bytes.length;
@@ -148,6 +148,20 @@ size_t access_node::on_data(net::connection& c, const core::slice& bytes) noexce
     }
     if (a->leaving) return used;  // the rest goes with the socket to the owner shard
     return c.closing() ? bytes.length : used;
+}
+
+// What the session just did to the store decides when its reply may go:
+// after the group commit for anything but flag changes, which need only be
+// written (store.hh important_seq()).
+void access_node::after_step(conn_state& a, store_mark before) noexcept {
+    if (_store.appended_seq() == before.appended) return;
+    if (_store.important_seq() != before.important) {
+        a.barrier = _store.appended_seq();
+        return;
+    }
+    if (auto r = _store.prepare_sync(); !r)
+        core::log::error("{} event=store_write_failed session={} reason=\"{}\"", _proto.name(), a.session_id,
+                         r.err().reason());
 }
 
 void access_node::send_output(conn_state& a) noexcept {
@@ -195,9 +209,9 @@ void access_node::pump(conn_state& a) noexcept {
             return;
         }
         if (!a.unfed.empty()) {
-            const uint64_t seq0 = _store.appended_seq();
+            const store_mark mark = store_mark_now();
             size_t used = a.s->feed(a.unfed);
-            if (_store.appended_seq() != seq0) a.barrier = _store.appended_seq();
+            after_step(a, mark);
             a.unfed.erase(0, used);
             continue;
         }
@@ -272,9 +286,9 @@ void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user*
     const uint32_t owner = mailbox_owner(u->name, _here.count());
     if (owner == _here.id() || _stopped || !_table[owner]) {
         a.checking = false;
-        const uint64_t seq0 = _store.appended_seq();
+        const store_mark mark = store_mark_now();
         a.s->login_checked(true, u->name);
-        if (_store.appended_seq() != seq0) a.barrier = _store.appended_seq();
+        after_step(a, mark);
         return;
     }
     // The mailbox lives on another shard: the session goes there (its fd,

@@ -6,7 +6,8 @@
 // Per connection: the session, input handed over from another shard (fed
 // before the socket's), and a durability barrier: a reply to a command that
 // changed the store waits until the store's group commit covers it (the
-// local agent runs that commit), as SMTP's 250 waits for the spool's.
+// local agent runs that commit), as SMTP's 250 waits for the spool's; a
+// flag change only until its record is written (store.hh important_seq()).
 // Big outputs (RETR, FETCH BODY[]) go out a window at a time, paced by
 // on_drained().
 //
@@ -58,6 +59,31 @@ public:
     virtual void on_disconnect() noexcept = 0;
     // The autologout timer ran out: a last word (IMAP's BYE), if any.
     virtual void on_timeout() = 0;
+};
+
+// access_session over a protocol session whose members have those names
+// (proto::pop3::session, proto::imap::session). `last_word` is what the
+// autologout timer sends before closing ("" for none).
+template <typename Session>
+class access_session_of final : public access_session {
+public:
+    access_session_of(std::unique_ptr<Session> s, std::string_view last_word)
+        : _s(std::move(s)), _last_word(last_word) {}
+    void start() override { _s->start(); }
+    size_t feed(std::string_view input) override { return _s->feed(input); }
+    std::string& output() noexcept override { return _s->output(); }
+    bool streaming() const noexcept override { return _s->streaming(); }
+    void next_output(size_t window_bytes) override { _s->next_output(window_bytes); }
+    bool wants_close() const noexcept override { return _s->wants_close(); }
+    const proto::login_request* pending_login() const noexcept override { return _s->pending_login(); }
+    void login_checked(bool ok, std::string_view user) override { _s->login_checked(ok, user); }
+    std::string suspend() override { return _s->suspend(); }
+    void on_disconnect() noexcept override { _s->on_disconnect(); }
+    void on_timeout() override { _s->output().append(_last_word); }
+
+private:
+    std::unique_ptr<Session> _s;
+    std::string_view _last_word;
 };
 
 struct access_peer {
@@ -118,6 +144,12 @@ private:
     // (a login check, a window, a close). Safe to call at any time.
     void pump(conn_state& a) noexcept;
     void send_output(conn_state& a) noexcept;
+    struct store_mark {
+        uint64_t appended;
+        uint64_t important;
+    };
+    store_mark store_mark_now() const noexcept { return {_store.appended_seq(), _store.important_seq()}; }
+    void after_step(conn_state& a, store_mark before) noexcept;
     bool blocked(const conn_state& a) const noexcept;
     bool is_loopback(std::string_view ip) const noexcept;
     access_peer make_peer(net::connection& c) noexcept;

@@ -94,7 +94,7 @@ def test_lab4_typed_by_hand_finds_the_message_of_a_user_by_name_and_shows_its_te
     "Return-Path/Delivered-To/Received followed by the text with no blank line, and the MIME skeleton "
     "(store/mime parser) takes the text line, which has no colon, for part of the header, so Lab 4's "
     "FETCH n BODY[TEXT] answers {0} and BODY[HEADER] holds the text; a line that is no header field "
-    "should end the header (RFC 5322 §2.2, as Postfix's cleanup treats it)"))
+    "(no colon) should end the header and start the body (RFC 5322 §2.2, §3.5)"))
 def test_lab4_fetch_body_text_shows_a_lab2_message_typed_without_any_header(server):
     with server.client() as c:
         c.expect("HELO example.test", 250)

@@ -9,6 +9,22 @@ libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
 test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix
 dnsmasq-base"
 
+# The IMAP tests' second client: imapflow from npm, pinned by the committed
+# package-lock.json, installed into tests/integration/imapflow/node_modules
+# (again only when missing or older than the lock file).
+npm_deps() {
+  dir=tests/integration/imapflow
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ -f "$dir/node_modules/imapflow/package.json" ] && [ "$dir/node_modules" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "bootstrap: npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || \
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+  touch "$dir/node_modules"
+}
+
+cd "$(dirname "$0")/.."
 case "${1:-all}" in
   build) wanted=$build_pkgs ;;
   test|all) wanted="$build_pkgs $test_pkgs" ;;
@@ -23,8 +39,17 @@ for p in $wanted; do
     *) missing="$missing $p" ;;
   esac
 done
+# node and npm count as there when on PATH (a nodejs build that bundles npm
+# has no Debian npm package, and installing that one would fight it).
+if [ "${1:-all}" != build ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  [ "${1:-all}" = build ] || npm_deps
+  exit 0
+fi
 echo "bootstrap: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then
   echo "bootstrap: missing packages and not root; run as root or: apt-get install$missing" >&2
@@ -43,3 +68,4 @@ esac
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+[ "${1:-all}" = build ] || npm_deps

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace posthorn::app {
 namespace {
@@ -348,8 +349,13 @@ void access_node::adopt(std::unique_ptr<handoff> h) noexcept {
     auto c = _reg.adopt(h->fd, *this);
     _adopting = nullptr;
     if (!c) {
-        core::log::error("{} event=handoff_failed session={} reason=\"{}\"", _proto.name(), h->session_id,
-                         c.err().reason());
+        // A client that hung up right after its login leaves a socket with
+        // no peer: that is the client's doing, not a failure of ours.
+        if (c.err().code == EINVAL || c.err().code == ENOTCONN)
+            core::log::info("{} event=handoff_client_gone session={}", _proto.name(), h->session_id);
+        else
+            core::log::error("{} event=handoff_failed session={} reason=\"{}\"", _proto.name(), h->session_id,
+                             c.err().reason());
         return;  // h closes the fd
     }
     h->fd = -1;  // the connection's now

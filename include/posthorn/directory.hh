@@ -66,11 +66,15 @@ private:
 std::string to_lower(std::string_view s);
 
 // Checks `password` against the user's hash (password.cc): "{PLAIN}secret"
-// is compared in constant time; anything else goes to crypt(3) (yescrypt,
+// is compared in constant time ("{DEMO}secret" ignoring ASCII case: the
+// embedded demo's, for the seed's labs); anything else goes to crypt(3) (yescrypt,
 // SHA-512, ... whatever libcrypt knows), its output compared in constant
 // time. An empty or unusable hash never matches. CPU-bound (yescrypt takes
 // milliseconds): the caller decides where to run it. Thread-safe.
 bool verify_password(const user& u, std::string_view password);
+// {PLAIN}/{DEMO} entries take no time to check: a host may check them on
+// its loop. crypt(3) hashes and unknown users (null) take milliseconds.
+bool password_check_is_cheap(const user* u) noexcept;
 // The same work as checking a yescrypt hash, for a login name that matches
 // no user, so the reply's timing does not tell which names exist. Always
 // false.

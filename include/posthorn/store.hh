@@ -233,6 +233,12 @@ public:
 
     // --- group commit.
     uint64_t appended_seq() const noexcept { return _appended_seq; }
+    // The last mutation other than a flag change. A host may answer a
+    // flag change once its record is written (prepare_sync(), no
+    // fdatasync): it then survives the process dying, not the machine, as
+    // with Dovecot's mail_fsync = optimized; everything else waits for
+    // durable_seq().
+    uint64_t important_seq() const noexcept { return _important_seq; }
     uint64_t durable_seq() const noexcept { return _durable_seq; }
     bool needs_sync() const noexcept { return _durable_seq < _appended_seq; }
     // Writes what is gathered in memory; returns the seq a sync started now
@@ -309,6 +315,7 @@ private:
     // by (segment, offset) of their content.
     std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<const mime::skeleton>> _replayed_skeletons;
     uint64_t _appended_seq = 0;
+    uint64_t _important_seq = 0;
     uint64_t _durable_seq = 0;
     int _failed = 0;
     open_report _report;

@@ -172,7 +172,7 @@ struct parser {
                     !str(*t, "users", "display_name", u.display_name) || !strings(*t, "users", "addresses", u.addresses))
                     return false;
                 if (u.name.empty()) return fail("users.name", "every user needs a name");
-                if (u.password.rfind("{PLAIN}", 0) == 0) ++plain_passwords;
+                if (u.password.rfind("{PLAIN}", 0) == 0 || u.password.rfind("{DEMO}", 0) == 0) ++plain_passwords;
                 out.users.push_back(std::move(u));
             }
             if (plain_passwords)
@@ -227,6 +227,23 @@ struct parser {
                 if (!parse_duration_ms(r, ms)) return fail("queue.retry", "bad duration \"" + r + "\"");
                 out.retry_ms.push_back(ms);
             }
+        }
+        if (auto* s = section("auth")) {
+            warn_unknown(*s, "auth", {"allow_plaintext", "failure_delay"});
+            if (!boolean(*s, "auth", "allow_plaintext", out.allow_plaintext) ||
+                !duration(*s, "auth", "failure_delay", out.auth_failure_delay_ms))
+                return false;
+            if (out.auth_failure_delay_ms > 60000) return fail("auth.failure_delay", "must be at most 60s");
+        }
+        if (auto* s = section("pop3")) {
+            warn_unknown(*s, "pop3", {"timeout"});
+            if (!duration(*s, "pop3", "timeout", out.pop3_timeout_ms)) return false;
+            if (out.pop3_timeout_ms < 1000) return fail("pop3.timeout", "must be at least 1s");
+        }
+        if (auto* s = section("imap")) {
+            warn_unknown(*s, "imap", {"timeout"});
+            if (!duration(*s, "imap", "timeout", out.imap_timeout_ms)) return false;
+            if (out.imap_timeout_ms < 1000) return fail("imap.timeout", "must be at least 1s");
         }
         if (auto* s = section("dns")) {
             warn_unknown(*s, "dns", {"servers", "timeout", "attempts"});

@@ -14,8 +14,10 @@ durability = "fsync"
 
 [listen]
 smtp = ["127.0.0.1:2525"]
+pop3 = ["127.0.0.1:1100"]
+imap = ["127.0.0.1:1430"]
 metrics = ["127.0.0.1:9025"]
-# pop3, imap, ldap and rpc listeners arrive with their issues.
+# ldap and rpc listeners arrive with their issues.
 
 [smtp]
 max_message_size = 52428800
@@ -28,31 +30,31 @@ local = ["example.test", "localhost"]
 
 [[users]]
 name = "user1"
-password = "{PLAIN}user1"
+password = "{DEMO}user1"
 display_name = "User One"
 addresses = ["user1@example.test"]
 
 [[users]]
 name = "user2"
-password = "{PLAIN}user2"
+password = "{DEMO}user2"
 display_name = "User Two"
 addresses = ["user2@example.test"]
 
 [[users]]
 name = "user3"
-password = "{PLAIN}user3"
+password = "{DEMO}user3"
 display_name = "User Three"
 addresses = ["user3@example.test"]
 
 [[users]]
 name = "user4"
-password = "{PLAIN}user4"
+password = "{DEMO}user4"
 display_name = "User Four"
 addresses = ["user4@example.test"]
 
 [[users]]
 name = "user5"
-password = "{PLAIN}user5"
+password = "{DEMO}user5"
 display_name = "User Five"
 addresses = ["user5@example.test"]
 

@@ -6,10 +6,13 @@
 #include "posthorn/core/log.hh"
 #include "posthorn/core/shard.hh"
 #include "posthorn/net.hh"
+#include "access_node.hh"
 #include "control.hh"
 #include "delivery.hh"
 #include "local_agent.hh"
+#include "imap_access.hh"
 #include "metrics.hh"
+#include "pop3_access.hh"
 #include "smtp_node.hh"
 #include "spool_sink.hh"
 
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -30,6 +34,8 @@ struct serve_context {
     metrics_registry& metrics;
     delivery_table deliveries{};  // slot i: written and read by shard i only
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
+    access_node_table pop3_nodes{};    // slot i: written by shard i; read by others to address handoffs
+    access_node_table imap_nodes{};
     std::atomic<int> exit_code{0};
     // Each shard's spool outlives every shard's loop: an owner shard may
     // still be copying a message out of another shard's spool files when
@@ -160,6 +166,28 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         dlv.enqueue(m.id, std::move(env.value()), std::move(m));
     }
 
+    // POP3 and IMAP: sessions move to the shard owning the mailbox after
+    // login (access_node.hh).
+    pop3_protocol pop3(cfg, ctx.dir, *mailboxes);
+    access_node pop3_node(cfg, ctx.dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
+    imap_protocol imap(cfg, ctx.dir, *mailboxes);
+    access_node imap_node(cfg, ctx.dir, sh, reg, *mailboxes, imap, ctx.imap_nodes);
+    auto access_hook = io.add_turn_hook([p = &pop3_node, i = &imap_node]() noexcept {
+        p->turn();
+        i->turn();
+    });
+    for (auto [proto, addrs, access] : {std::tuple{"pop3", &cfg.listen_pop3, &pop3_node},
+                                      std::tuple{"imap", &cfg.listen_imap, &imap_node}}) {
+        for (const auto& addr : *addrs) {
+            if (auto l = reg.listen(addr, *access); !l) {
+                core::log::error("event=listen_failed proto={} addr={} reason=\"{}\"", proto, addr, l.err().reason());
+                ctx.exit_code = 1;
+                sh.stop_all();
+                break;
+            }
+        }
+    }
+
     control_node control(sh, ctx.deliveries);
     const std::string control_path = cfg.data_dir + "/control.sock";
     if (sh.id() == 0) {
@@ -192,8 +220,11 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     local.set_answer(nullptr, nullptr);
     ctx.deliveries[sh.id()] = nullptr;
     sink.set_durable_message(nullptr, nullptr);
+    pop3_node.stop();
+    imap_node.stop();
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
+    io.remove_turn_hook(access_hook);
     if (local.busy()) io.run_until_idle();
     io.remove_turn_hook(local_hook);
     io.remove_turn_hook(hook);
@@ -210,7 +241,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 int run_serve(const config& cfg) {
     directory::snapshot dir = build_directory(cfg);
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
-    for (const auto* l : {&cfg.listen_pop3, &cfg.listen_imap, &cfg.listen_ldap, &cfg.listen_rpc})
+    for (const auto* l : {&cfg.listen_ldap, &cfg.listen_rpc})
         if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
@@ -227,6 +258,10 @@ int run_serve(const config& cfg) {
     serve_context ctx{cfg, dir, *metrics};
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
+    if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
+    for (const auto& a : cfg.listen_pop3) std::fprintf(stderr, " %s", a.c_str());
+    if (!cfg.listen_imap.empty()) std::fprintf(stderr, "; imap on");
+    for (const auto& a : cfg.listen_imap) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });

@@ -364,6 +364,10 @@ void epoll_backend::stream_close(stream& s) noexcept {
     s.starved.unlink();
     if (s.fd >= 0) {
         ::epoll_ctl(_epfd, EPOLL_CTL_DEL, s.fd, nullptr);
+        if (s.flags & sf_release) {  // unread data stays in the socket, for the next owner
+            _r.post(s.work);
+            return;
+        }
         ::close(s.fd);
     }
     s.fd = -1;

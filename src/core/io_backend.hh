@@ -31,6 +31,7 @@ enum stream_flag : uint32_t {
     sf_read_due = 1u << 9,      // epoll: read from the work task
     sf_open_failed = 1u << 10,  // epoll: registration failed (errno in send_err)
     sf_hup = 1u << 11,          // epoll: the peer's end (or an error) is pending
+    sf_release = 1u << 12,      // stream_release(): like closing, but the fd stays open and late data is delivered
 };
 
 enum acceptor_flag : uint32_t {

@@ -202,6 +202,11 @@ void reactor::stream_send(stream& s, const char* data, size_t n) noexcept {
 
 void reactor::stream_close(stream& s) noexcept { _backend->stream_close(s); }
 
+void reactor::stream_release(stream& s) noexcept {
+    s.flags |= sf_release;
+    _backend->stream_close(s);
+}
+
 result<void> reactor::acceptor_open(acceptor& a, int fd, acceptor_handler& h) noexcept {
     a.fd = fd;
     a.handler = &h;

@@ -444,8 +444,11 @@ void uring_backend::on_recv(stream& s, int res, uint32_t flags) noexcept {
         --_inflight;
     }
     if (s.flags & sf_closing) {
+        // Late data of a closed stream is dropped; of a released one it is
+        // the next owner's, so the handler keeps it.
+        if ((s.flags & sf_release) && res > 0) s.handler->on_stream_data(std::move(data));
         if (s.inflight == 0) finish_close(s);
-        return;  // late data of a closed stream is dropped
+        return;
     }
     if (res > 0) {
         if (!(s.flags & sf_recv_wanted) && (s.flags & sf_recv_armed) && !(s.flags & sf_cancel_sent)) {
@@ -527,6 +530,11 @@ void uring_backend::stream_close(stream& s) noexcept {
 }
 
 void uring_backend::finish_close(stream& s) noexcept {
+    if (s.flags & sf_release) {
+        s.flags |= sf_notify_closed;  // the fd stays open, for its next owner
+        _r.post(s.work);
+        return;
+    }
     if (s.fd >= 0) ::close(s.fd);
     s.fd = -1;
     s.flags |= sf_notify_closed;

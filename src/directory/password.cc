@@ -6,6 +6,8 @@
 // thread-safe; the struct is large (~32 KiB), hence on the heap.
 #include "posthorn/directory.hh"
 
+#include "posthorn/core/text.hh"
+
 #include <crypt.h>
 
 #include <cstdlib>
@@ -16,6 +18,10 @@ namespace posthorn::directory {
 namespace {
 
 constexpr std::string_view k_plain_prefix = "{PLAIN}";
+// The embedded demo's scheme: plain text compared without ASCII case, so
+// the seed's Lab 3 (`USER USER1`, `PASS USER1`) and the README's
+// user1/user1 both log in. Warned about at start, like {PLAIN}.
+constexpr std::string_view k_demo_prefix = "{DEMO}";
 // Longer passwords are refused outright rather than handed to crypt.
 constexpr size_t k_password_bytes_max = 1024;
 
@@ -27,6 +33,14 @@ bool equal_constant_time(std::string_view a, std::string_view b) noexcept {
     return diff == 0;
 }
 
+bool equal_ignoring_case_constant_time(std::string_view a, std::string_view b) noexcept {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    size_t n = a.size() < b.size() ? a.size() : b.size();
+    for (size_t i = 0; i < n; ++i)
+        diff |= static_cast<unsigned char>(core::ascii_lower(a[i]) ^ core::ascii_lower(b[i]));
+    return diff == 0;
+}
+
 }  // namespace
 
 bool verify_password(const user& u, std::string_view password) {
@@ -34,6 +48,8 @@ bool verify_password(const user& u, std::string_view password) {
     if (hash.empty() || password.size() > k_password_bytes_max) return false;
     if (std::string_view(hash).substr(0, k_plain_prefix.size()) == k_plain_prefix)
         return equal_constant_time(std::string_view(hash).substr(k_plain_prefix.size()), password);
+    if (std::string_view(hash).substr(0, k_demo_prefix.size()) == k_demo_prefix)
+        return equal_ignoring_case_constant_time(std::string_view(hash).substr(k_demo_prefix.size()), password);
     // crypt wants a NUL-terminated phrase; a NUL inside the password would
     // cut it short, so such a password cannot match.
     if (password.find('\0') != std::string_view::npos) return false;
@@ -45,6 +61,12 @@ bool verify_password(const user& u, std::string_view password) {
     explicit_bzero(phrase.data(), phrase.size());
     explicit_bzero(data.get(), sizeof(crypt_data));
     return ok;
+}
+
+bool password_check_is_cheap(const user* u) noexcept {
+    if (!u) return false;  // the nobody check costs a yescrypt
+    std::string_view h = u->password_hash;
+    return h.empty() || h.starts_with(k_plain_prefix) || h.starts_with(k_demo_prefix);
 }
 
 bool verify_password_of_nobody(std::string_view password) {

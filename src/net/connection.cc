@@ -13,6 +13,7 @@
 #include "posthorn/net/listener.hh"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -21,6 +22,10 @@ namespace posthorn::net {
 void handler::on_deadline(connection& c) noexcept { c.close(); }
 
 void handler::on_drained(connection&) noexcept {}
+
+void handler::on_released(connection&, int fd, std::string&&) noexcept {
+    if (fd >= 0) ::close(fd);
+}
 
 connection::connection(registry& r, handler& h, uint64_t id) noexcept
     : _registry(&r),
@@ -59,7 +64,11 @@ void connection::start(int fd, const sockaddr* peer) noexcept {
 
 void connection::on_stream_data(core::slice&& bytes) noexcept {
     touch();
-    if (_flags & (f_closing | f_aborting)) return;  // no more on_data after close()
+    if (_flags & (f_closing | f_aborting)) {  // no more on_data after close()
+        // Being released: what the kernel still hands over goes with the fd.
+        if ((_flags & f_releasing) && !(_flags & f_aborting)) _input.push(std::move(bytes));
+        return;
+    }
     if ((_flags & f_paused) || !_input.empty()) {
         _input.push(std::move(bytes));  // arrived while paused, or behind kept input
         if (!(_flags & f_paused)) post_work(f_feed_due);
@@ -70,7 +79,7 @@ void connection::on_stream_data(core::slice&& bytes) noexcept {
 
 void connection::deliver(core::slice&& s) noexcept {
     size_t n = _handler->on_data(*this, s);
-    if (_flags & (f_closing | f_aborting)) return;
+    if ((_flags & f_aborting) || (_flags & (f_closing | f_releasing)) == f_closing) return;
     PH_ASSERT(n <= s.length);
     if (n < s.length) {
         _input.push(s.suffix_from(static_cast<uint32_t>(n)));
@@ -82,7 +91,7 @@ void connection::refeed() noexcept {
     while (!(_flags & (f_paused | f_closing | f_aborting)) && !_input.empty()) {
         core::slice& front = _input.front();
         size_t n = _handler->on_data(*this, front);
-        if (_flags & (f_closing | f_aborting)) return;
+        if ((_flags & f_aborting) || (_flags & (f_closing | f_releasing)) == f_closing) return;
         PH_ASSERT(n <= front.length);
         if (n == front.length) {
             _input.pop();
@@ -223,8 +232,20 @@ void connection::begin_close(close_reason why) noexcept {
         flush();
 }
 
+void connection::release() noexcept {
+    if (_flags & (f_closing | f_aborting)) return;
+    _flags |= f_closing | f_releasing | f_paused;
+    _reason = close_reason::released;
+    io().stream_recv(_stream, false);
+    if (!(_flags & f_sending) && _out.empty())
+        post_work(f_finish_due);
+    else
+        flush();
+}
+
 void connection::begin_abort(close_reason why, int err) noexcept {
     if (_flags & f_aborting) return;
+    _flags &= ~f_releasing;  // the socket failed: it is closed, not handed on
     _flags |= f_aborting;
     _reason = why;
     _err = err;
@@ -261,10 +282,29 @@ void connection::finish() noexcept {
     _flags |= f_closed_notified;
     _deadline.clear();
     _registry->on_connection_closing(*this);
+    if (_flags & f_releasing) {
+        io().stream_release(_stream);  // on_stream_closed() follows, from the loop
+        return;
+    }
     _handler->on_close(*this);
     io().stream_close(_stream);  // on_stream_closed() follows, from the loop
 }
 
-void connection::on_stream_closed() noexcept { _registry->on_connection_gone(*this); }
+void connection::on_stream_closed() noexcept {
+    if (_flags & f_releasing) {
+        std::string unread;
+        unread.reserve(_input.bytes());
+        while (!_input.empty()) {
+            const core::slice& f = _input.front();
+            unread.append(f.data(), f.length);
+            _input.pop();
+        }
+        int fd = _stream.fd;
+        _stream.fd = -1;
+        _handler->on_released(*this, fd, std::move(unread));
+        _handler->on_close(*this);
+    }
+    _registry->on_connection_gone(*this);
+}
 
 }  // namespace posthorn::net

@@ -150,7 +150,9 @@ folder* shard_store::folder_id(mailbox& b, uint32_t id) {
 
 core::result<uint64_t> shard_store::log_record(uint8_t type, std::string_view payload) {
     append_index_record(_index_pending, static_cast<index_type>(type), payload);
-    return ++_appended_seq;
+    ++_appended_seq;
+    if (type != static_cast<uint8_t>(index_type::flags)) _important_seq = _appended_seq;
+    return _appended_seq;
 }
 
 core::result<folder*> shard_store::create_in(mailbox& b, std::string_view name, uint64_t& seq) {

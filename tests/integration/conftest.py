@@ -98,11 +98,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def default_config(io: str, data_dir: Path, port: int) -> dict:
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` (any process), from /proc/net."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+def default_config(io: str, data_dir: Path, port: int, pop3_port: int = 0, imap_port: int = 0) -> dict:
+    listen = {"smtp": [f"127.0.0.1:{port}"]}
+    if pop3_port:
+        listen["pop3"] = [f"127.0.0.1:{pop3_port}"]
+    if imap_port:
+        listen["imap"] = [f"127.0.0.1:{imap_port}"]
     return {
         "server": {"hostname": HOSTNAME, "shards": 2, "io": io, "data_dir": str(data_dir),
                    "durability": "fsync"},
-        "listen": {"smtp": [f"127.0.0.1:{port}"]},
+        "listen": listen,
+        # A failed login is answered after a delay (x the client's recent
+        # failures); short here so tests of failures stay quick.
+        "auth": {"failure_delay": "50ms"},
         "smtp": {"max_message_size": 10 * 1024 * 1024, "max_recipients": 100,
                  "command_timeout": "60s", "data_timeout": "60s",
                  "trusted_networks": ["127.0.0.0/8"], "bare_newlines": "reject"},
@@ -424,7 +447,10 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "var"
         self.port = free_port()
-        self.config = merge_config(default_config(io, self.data_dir, self.port), overrides)
+        self.pop3_port = free_port()
+        self.imap_port = free_port()
+        self.config = merge_config(default_config(io, self.data_dir, self.port, self.pop3_port, self.imap_port),
+                                   overrides)
         self.config_path = workdir / "posthorn.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = workdir / "posthorn.log"
@@ -466,7 +492,21 @@ class Server:
                     pytest.fail(f"posthorn serve did not accept on port {self.port} within {timeout}s\n"
                                 f"{self.log_tail()}")
                 time.sleep(0.02)
+        # Under io_uring a killed process's sockets are released by the
+        # kernel after it exits, so its listeners may still sit in the
+        # SO_REUSEPORT group (and reset what they are handed). Ready means:
+        # exactly this run's listeners, one per shard, on each port.
+        for port in self.listen_ports():
+            wait_for(lambda: listening_sockets(port) == self.shards, timeout=timeout,
+                     what=f"{self.shards} listeners on port {port} (the previous run's gone)")
         return self
+
+    def listen_ports(self) -> list[int]:
+        ports = []
+        for proto in ("smtp", "pop3", "imap"):
+            for addr in self.config.get("listen", {}).get(proto, []):
+                ports.append(int(addr.rsplit(":", 1)[1]))
+        return ports
 
     def stop(self, timeout: float = TIMEOUT_S) -> int:
         """SIGTERM; returns the exit code (kills and fails if it does not stop)."""

@@ -67,3 +67,13 @@ TEST(directory_login, finds_users_by_name_or_address_in_any_case) {
     EXPECT_EQ(d.find_login("nobody"), nullptr);
     EXPECT_EQ(d.find_login("one@other.test"), nullptr);
 }
+
+TEST(directory_password, the_demo_scheme_ignores_ascii_case_for_the_labs_upper_case_logins) {
+    posthorn::directory::user u{"user1", "{DEMO}user1", "User One", {"user1@example.test"}};
+    EXPECT_TRUE(posthorn::directory::verify_password(u, "user1"));
+    EXPECT_TRUE(posthorn::directory::verify_password(u, "USER1"));
+    EXPECT_FALSE(posthorn::directory::verify_password(u, "user2"));
+    EXPECT_FALSE(posthorn::directory::verify_password(u, "user"));
+    EXPECT_TRUE(posthorn::directory::password_check_is_cheap(&u));
+    EXPECT_FALSE(posthorn::directory::password_check_is_cheap(nullptr));
+}

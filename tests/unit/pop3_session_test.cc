@@ -79,6 +79,7 @@ protected:
     std::string converse(session& s, std::string_view input, size_t cut = SIZE_MAX, size_t window = 65536) {
         std::string got;
         auto drain = [&] {
+            check_login(s);
             got += s.output();
             s.output().clear();
             while (s.streaming()) {
@@ -95,6 +96,14 @@ protected:
             drain();
         }
         return got;
+    }
+    // The host's half of login.hh, done inline.
+    void check_login(session& s) {
+        const proto::login_request* req = s.pending_login();
+        if (!req) return;
+        const directory::user* u = dir.find_login(req->user);
+        bool ok = u && directory::verify_password(*u, req->password);
+        s.login_checked(ok, ok ? u->name : "");
     }
     std::string login_user1(session& s) { return converse(s, "USER user1\r\nPASS USER1\r\n"); }
     size_t inbox_count(const std::string& user) { return st->find_folder(user, store::inbox)->messages.size(); }
@@ -367,3 +376,38 @@ TEST(pop3_sasl, base64_and_plain_fields_are_decoded_strictly) {
 }
 
 }  // namespace
+
+TEST_F(Pop3Test, a_session_suspended_at_its_login_resumes_on_another_store_and_answers_there) {
+    add("user1", k_msg1);
+    auto s = open_session();
+    EXPECT_EQ(converse(*s, "USER user1\r\n"), "+OK posthorn POP3 ready\r\n+OK send PASS\r\n");
+    const std::string tail = "PASS USER1\r\nSTAT\r\n";
+    size_t used = s->feed(tail);
+    EXPECT_EQ(used, std::string("PASS USER1\r\n").size());  // stops at the login
+    ASSERT_NE(s->pending_login(), nullptr);
+    EXPECT_EQ(s->pending_login()->user, "user1");
+    EXPECT_EQ(s->pending_login()->password, "USER1");
+    EXPECT_EQ(s->feed("STAT\r\n"), 0u);                    // nothing while the host checks
+    std::string blob = s->suspend();
+    EXPECT_TRUE(s->wants_close());
+    EXPECT_TRUE(s->output().empty());
+    EXPECT_EQ(session::resume(cfg, dir, *st, locks, "t2", "garbage"), nullptr);
+    auto r = session::resume(cfg, dir, *st, locks, "t2", blob);
+    ASSERT_NE(r, nullptr);
+    r->login_checked(true, "user1");
+    const std::string n = std::to_string(k_msg1.size());
+    EXPECT_EQ(converse(*r, tail.substr(used)),
+              "+OK maildrop has 1 messages (" + n + " octets)\r\n+OK 1 " + n + "\r\n");
+    EXPECT_TRUE(locks.held.count("user1"));
+}
+
+TEST_F(Pop3Test, without_plaintext_logins_capa_hides_them_and_user_pass_auth_are_refused) {
+    cfg.plaintext_allowed = false;
+    auto s = open_session();
+    std::string got = converse(*s, "CAPA\r\nUSER user1\r\nPASS USER1\r\nAUTH PLAIN AHVzZXIxAFVTRVIx\r\nAUTH\r\n");
+    EXPECT_EQ(got.find("USER\r\n"), std::string::npos) << got;
+    EXPECT_EQ(got.find("SASL"), std::string::npos) << got;
+    EXPECT_NE(got.find("-ERR [AUTH] plaintext authentication disallowed"), std::string::npos) << got;
+    EXPECT_TRUE(got.ends_with("+OK\r\n.\r\n")) << got;
+    EXPECT_FALSE(s->authenticated());
+}

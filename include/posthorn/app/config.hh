@@ -88,6 +88,13 @@ struct config {
     uint64_t dns_timeout_ms = 0;            // per try; 0 = resolv.conf / c-ares default
     uint32_t dns_attempts = 0;              // tries per server; 0 = default
 
+    // [auth]: logins to POP3 and IMAP.
+    bool allow_plaintext = false;           // loopback clients may always (as Dovecot's localhost)
+    uint64_t auth_failure_delay_ms = 2000;  // per failure, times the client's recent failures (at most 8)
+    // [pop3] [imap]: autologout timers.
+    uint64_t pop3_timeout_ms = 600000;      // RFC 1939 §3: at least 10 minutes
+    uint64_t imap_timeout_ms = 1800000;     // RFC 3501 §5.4: at least 30 minutes
+
     std::string source = "embedded demo config";
 };
 

@@ -119,6 +119,11 @@ public:
     // on_stream_sent(). One send at a time per stream.
     void stream_send(stream& s, const char* data, size_t n) noexcept;
     void stream_close(stream& s) noexcept;  // cancels, closes the fd; on_stream_closed() follows
+    // As stream_close, but the fd stays open (s.fd keeps it) for another
+    // owner, and data the kernel completes meanwhile still reaches
+    // on_stream_data(); on_stream_closed() says nothing holds it any more.
+    // Only with no stream_send() in progress.
+    void stream_release(stream& s) noexcept;
     result<void> acceptor_open(acceptor& a, int fd, acceptor_handler& h) noexcept;
     void acceptor_close(acceptor& a) noexcept;
 

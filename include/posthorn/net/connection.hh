@@ -58,6 +58,11 @@ public:
     // low_water_bytes or below. Once per request; never from inside a call
     // the app made. Not called once the connection is closing. Default: nothing.
     virtual void on_drained(connection& c) noexcept;
+    // After release(): the kernel holds nothing of the socket any more.
+    // `fd` is open and now the handler's (to hand to another shard, which
+    // adopts it), `unread` every byte received and not consumed. on_close()
+    // (reason released) follows at once. Default: closes fd.
+    virtual void on_released(connection& c, int fd, std::string&& unread) noexcept;
     // Last call: the connection is going (see close_reason()). Forget it.
     virtual void on_close(connection& c) noexcept = 0;
 
@@ -66,7 +71,7 @@ protected:
 };
 
 enum class limit_hit : uint8_t { none, per_shard, per_ip };
-enum class close_reason : uint8_t { local, peer, error, shutdown };
+enum class close_reason : uint8_t { local, peer, error, shutdown, released };
 
 class connection final : private core::stream_handler {
 public:
@@ -118,6 +123,12 @@ public:
     // --- close --------------------------------------------------------------
     void close() noexcept;  // after the pending output is sent; no more on_data
     void abort() noexcept;  // now; pending output is dropped
+    // Gives the socket up without closing it (a session moving to the shard
+    // that owns its mailbox): no more on_data; once the pending output is
+    // sent and the kernel has finished with the socket, on_released() gets
+    // the fd and the unread input. A socket failure meanwhile closes it
+    // instead (on_close with reason error, no on_released).
+    void release() noexcept;
     bool closing() const noexcept { return _flags & (f_closing | f_aborting); }
     close_reason reason() const noexcept { return _reason; }
     int close_error() const noexcept { return _err; }  // -errno when the socket failed
@@ -140,6 +151,7 @@ private:
         f_outbound = 1 << 9,  // registry::connect: not in the counts
         f_drain_wanted = 1 << 10,  // notify_drained() not answered yet
         f_drain_due = 1 << 11,     // answer it from the work task
+        f_releasing = 1 << 12,     // release(): closing, but the fd goes on
     };
 
     void start(int fd, const sockaddr* peer) noexcept;

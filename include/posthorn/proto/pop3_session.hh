@@ -12,7 +12,8 @@
 //
 // Threading: shard-local, not thread-safe; the store must be the shard
 // store that owns the user's mailbox (the host moves the session there).
-// Password checks run crypt(3) inline (milliseconds for yescrypt).
+// Logins follow proto/login.hh: the host checks passwords (off its loop)
+// and moves the session to the shard owning the mailbox (suspend/resume).
 // Limits (session_config): a command line is at most line_length_max bytes,
 // CRLF included (RFC 2449 §4 says 255; lenient); errors_max -ERR replies,
 // then a last -ERR and close. Message bytes are never held whole: at most
@@ -22,6 +23,7 @@
 #pragma once
 
 #include "posthorn/directory.hh"
+#include "posthorn/proto/login.hh"
 #include "posthorn/store.hh"
 
 #include <cstdint>
@@ -34,6 +36,11 @@ namespace posthorn::proto::pop3 {
 struct session_config {
     uint32_t line_length_max = 512;   // CRLF included
     uint32_t errors_max = 10;         // -ERR replies, then close
+    // USER/PASS and AUTH PLAIN send the password in the clear: allowed from
+    // loopback, over TLS (later), or by [auth] allow_plaintext; otherwise
+    // -ERR and CAPA does not offer them (RFC 2595 §2.1 / Dovecot's
+    // disable_plaintext_auth).
+    bool plaintext_allowed = true;
 };
 
 // RFC 1939 §8: the maildrop is locked exclusively while a session is in
@@ -59,6 +66,17 @@ public:
 
     // Connection opened: the greeting goes to output().
     void start();
+
+    // login.hh: the credentials waiting for the host's check (feed()
+    // consumes nothing meanwhile), the host's answer, and the move to the
+    // owner shard: suspend() (this session is then closed) and resume()
+    // there (nullptr for a blob that is not one), then login_checked(true).
+    const login_request* pending_login() const noexcept;
+    void login_checked(bool ok, std::string_view canonical_user);
+    std::string suspend();
+    static std::unique_ptr<session> resume(const session_config& cfg, const directory::snapshot& dir,
+                                           store::shard_store& store, maildrop_locks& locks,
+                                           std::string session_id, std::string_view blob);
 
     // Received bytes. Returns how many were consumed: fewer than given
     // when a RETR/TOP starts streaming (pipelined commands after it wait);

@@ -20,7 +20,17 @@ inline constexpr std::string_view capa =
     "SASL PLAIN\r\n"
     "IMPLEMENTATION posthorn\r\n"
     ".\r\n";
+inline constexpr std::string_view capa_without_plaintext =
+    "+OK capability list follows\r\n"
+    "UIDL\r\n"
+    "TOP\r\n"
+    "RESP-CODES\r\n"
+    "AUTH-RESP-CODE\r\n"
+    "PIPELINING\r\n"
+    "IMPLEMENTATION posthorn\r\n"
+    ".\r\n";
 inline constexpr std::string_view auth_list = "+OK\r\nPLAIN\r\n.\r\n";
+inline constexpr std::string_view auth_list_empty = "+OK\r\n.\r\n";
 inline constexpr std::string_view auth_continue = "+ \r\n";
 inline constexpr std::string_view ok = "+OK\r\n";
 inline constexpr std::string_view user_ok = "+OK send PASS\r\n";
@@ -31,6 +41,8 @@ struct error {
     std::string_view text;
     std::string_view reason;
 };
+inline constexpr error plaintext_disabled{"[AUTH] plaintext authentication disallowed on non-secure connections",
+                                          "plaintext_disabled"};
 inline constexpr error auth_failed{"[AUTH] authentication failed", "auth_failed"};
 inline constexpr error in_use{"[IN-USE] maildrop already locked", "maildrop_locked"};
 inline constexpr error sys_temp{"[SYS/TEMP] mailbox unavailable, try again later", "store_error"};

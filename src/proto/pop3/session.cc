@@ -37,6 +37,7 @@ enum class state : uint8_t {
     fresh,          // start() not called yet
     authorization,  // RFC 1939 §4
     auth_plain,     // AUTH PLAIN sent "+ ", the next line is the response
+    checking,       // credentials parsed; the host checks them (login.hh)
     transaction,    // RFC 1939 §5
     streaming,      // RETR/TOP bytes go out through next_output()
     closed,         // wants_close(): input is ignored
@@ -99,6 +100,8 @@ struct session::impl {
     std::string_view last_error;
 
     std::string user_arg;                 // USER given, PASS awaited
+    login_request pending;                // while checking
+    std::string pending_authzid;
     const directory::user* user = nullptr;
     bool locked = false;
     uint32_t folder_id = 0;
@@ -150,7 +153,7 @@ struct session::impl {
     size_t feed(std::string_view in) {
         if (st == state::closed) return in.size();
         size_t i = 0;
-        while (i < in.size() && (st != state::streaming && st != state::closed)) {
+        while (i < in.size() && st != state::streaming && st != state::closed && st != state::checking) {
             const void* nl = std::memchr(in.data() + i, '\n', in.size() - i);
             size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - in.data()) : in.size();
             std::string_view piece = in.substr(i, end - i);
@@ -197,7 +200,14 @@ struct session::impl {
     }
 
     // --- AUTHORIZATION.
+    bool plaintext_refused(std::string_view verb) {
+        if (cfg.plaintext_allowed) return false;
+        fail(replies::plaintext_disabled, verb);
+        return true;
+    }
+
     void on_user(std::string_view args) {
+        if (plaintext_refused("USER")) return;
         args = trim(args);
         if (args.empty()) return fail(replies::syntax, "USER");
         user_arg.assign(args);
@@ -205,6 +215,7 @@ struct session::impl {
     }
 
     void on_pass(std::string_view args) {
+        if (plaintext_refused("PASS")) return;
         // RFC 1939 §7: the argument is the rest of the line (spaces allowed).
         if (user_arg.empty()) return fail(replies::pass_without_user, "PASS");
         std::string name = std::move(user_arg);
@@ -214,7 +225,8 @@ struct session::impl {
 
     void on_auth(std::string_view args) {
         args = trim(args);
-        if (args.empty()) return reply(replies::auth_list);
+        if (args.empty()) return reply(cfg.plaintext_allowed ? replies::auth_list : replies::auth_list_empty);
+        if (plaintext_refused("AUTH")) return;
         size_t sp = args.find(' ');
         std::string_view mech = args.substr(0, sp);
         if (!iequals(mech, "PLAIN")) return fail(replies::mechanism, "AUTH");
@@ -233,13 +245,26 @@ struct session::impl {
 
     void on_apop(std::string_view) { fail(replies::apop_disabled, "APOP"); }
 
+    // The host checks the password (login.hh); feed() waits meanwhile.
     void login(std::string_view name, std::string_view authzid, std::string_view password) {
-        const directory::user* u = dir.find_login(name);
-        bool ok = u ? directory::verify_password(*u, password) : directory::verify_password_of_nobody(password);
+        pending.user.assign(name);
+        pending.password.assign(password);
+        pending_authzid.assign(authzid);
+        set_state(state::checking);
+    }
+
+    void login_checked(bool ok, std::string_view canonical) {
+        if (st != state::checking) return;
+        set_state(state::authorization);
+        std::string name = std::move(pending.user);
+        std::fill(pending.password.begin(), pending.password.end(), '\0');
+        pending.password.clear();
+        const directory::user* u = ok ? dir.find_login(canonical) : nullptr;
         // Acting as someone else is not offered: an authzid must name the
         // same user.
-        if (ok && !authzid.empty() && dir.find_login(authzid) != u) ok = false;
-        if (!ok) {
+        if (u && !pending_authzid.empty() && dir.find_login(pending_authzid) != u) u = nullptr;
+        pending_authzid.clear();
+        if (!u) {
             ++auth_failures;
             core::log::info("pop3 session={} event=auth_failed login={} failures={}", id,
                             core::log::escaped{name, k_log_bytes}, auth_failures);
@@ -364,7 +389,7 @@ struct session::impl {
         maildrop_summary("+OK maildrop has ");
     }
 
-    void on_capa(std::string_view) { reply(replies::capa); }
+    void on_capa(std::string_view) { reply(cfg.plaintext_allowed ? replies::capa : replies::capa_without_plaintext); }
 
     void on_quit(std::string_view) {
         if (st == state::authorization) {
@@ -502,6 +527,50 @@ void session::start() {
     _impl->set_state(state::authorization);
     _impl->reply(replies::greeting);
 }
+
+// The blob is what a session waiting for its login check needs to go on
+// elsewhere: "pop3.1", the counters, the login and the authzid, NUL-separated
+// (none of them holds a NUL: they come from lines and SASL fields).
+std::string session::suspend() {
+    impl& i = *_impl;
+    if (i.st != state::checking) return {};
+    std::string blob = "pop3.1";
+    for (std::string_view f : {std::string_view(std::to_string(i.errors)), std::string_view(std::to_string(i.auth_failures)),
+                               std::string_view(i.pending.user), std::string_view(i.pending_authzid)})
+        blob.append(1, '\0').append(f);
+    i.pending = {};
+    i.set_state(state::closed);
+    return blob;
+}
+
+std::unique_ptr<session> session::resume(const session_config& cfg, const directory::snapshot& dir,
+                                         store::shard_store& store, maildrop_locks& locks, std::string session_id,
+                                         std::string_view blob) {
+    std::string_view f[5];
+    for (int k = 0; k < 5; ++k) {
+        size_t nul = k < 4 ? blob.find('\0') : blob.size();
+        if (nul == std::string_view::npos) return nullptr;
+        f[k] = blob.substr(0, nul);
+        blob.remove_prefix(k < 4 ? nul + 1 : nul);
+    }
+    auto errors = parse_number(f[1]);
+    auto failures = parse_number(f[2]);
+    if (f[0] != "pop3.1" || !errors || !failures || f[3].empty()) return nullptr;
+    auto s = std::make_unique<session>(cfg, dir, store, locks, std::move(session_id));
+    impl& i = *s->_impl;
+    i.errors = static_cast<uint32_t>(*errors);
+    i.auth_failures = static_cast<uint32_t>(*failures);
+    i.pending.user.assign(f[3]);
+    i.pending_authzid.assign(f[4]);
+    i.set_state(state::checking);
+    return s;
+}
+
+const login_request* session::pending_login() const noexcept {
+    return _impl->st == state::checking ? &_impl->pending : nullptr;
+}
+
+void session::login_checked(bool ok, std::string_view canonical_user) { _impl->login_checked(ok, canonical_user); }
 
 size_t session::feed(std::string_view input) { return _impl->feed(input); }
 bool session::streaming() const noexcept { return _impl->st == state::streaming; }

@@ -95,6 +95,29 @@ TEST_F(imap_session, search_from_falls_back_to_return_path_for_a_hand_typed_mess
     EXPECT_EQ(converse(*s, "c SEARCH FROM \"User One\"\r\n"), "* SEARCH 2\r\nc OK SEARCH completed\r\n");
 }
 
+// Lab 2 then Lab 4: the text typed after DATA has no header and no blank
+// line; the server put Return-Path, Delivered-To and Received in front.
+// Its BODY[TEXT] is that text (the header ends at the first line that is
+// no field), and SEARCH FROM finds it by its envelope sender.
+TEST_F(imap_session, lab2_message_typed_without_header_reads_back_as_its_text) {
+    const std::string header =
+        "Return-Path: <USER1@example.test>\r\n"
+        "Delivered-To: user1@example.test\r\n"
+        "Received: from example.test ([127.0.0.1])\r\n"
+        "\tby mx.example.test (posthorn) with SMTP id 010661313E7A3D24\r\n"
+        "\tfor <USER1@example.test>; Thu, 26 Nov 2026 17:26:51 +0000\r\n";
+    add("user1", header + "Hello from the lab\r\n");
+    auto s = open();
+    login(*s);
+    converse(*s, "A03 SELECT INBOX\r\n");
+    EXPECT_EQ(converse(*s, "A04 SEARCH FROM \"user1\"\r\n"), "* SEARCH 1\r\nA04 OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "A05 FETCH 1 BODY[TEXT]\r\n"),
+              "* 1 FETCH (BODY[TEXT] {20}\r\nHello from the lab\r\n FLAGS (\\Seen \\Recent))\r\nA05 OK FETCH completed\r\n");
+    EXPECT_EQ(converse(*s, "A06 FETCH 1 BODY.PEEK[HEADER]\r\n"),
+              "* 1 FETCH (BODY[HEADER] {" + std::to_string(header.size()) + "}\r\n" + header +
+                  ")\r\nA06 OK FETCH completed\r\n");
+}
+
 TEST_F(imap_session, lower_case_commands_and_inbox_in_any_case) {
     add("user1", k_lab_msg);
     auto s = open();

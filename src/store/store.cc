@@ -387,6 +387,16 @@ core::result<uint64_t> shard_store::rename_folder(std::string_view user, std::st
     if (folder_named(b, to)) return core::error{EEXIST, "folder exists"};
     // Inferiors move with it (RFC 3501 §6.3.5): "a/b" becomes "to/b".
     const std::string old_prefix = std::string(from) + "/";
+    if (to.starts_with(old_prefix)) return core::error{EINVAL, "cannot rename a folder under itself"};
+    // Every new name is checked before anything is renamed, so a refused
+    // rename changes nothing: none too long, none in use (an inferior's new
+    // name may exist, as "to/x" does after "to" alone was deleted).
+    for (auto& g : b.folders) {
+        if (!g->name.starts_with(old_prefix)) continue;
+        const std::string new_name = std::string(to) + "/" + g->name.substr(old_prefix.size());
+        if (new_name.size() > name_bytes_max) return core::error{EINVAL, "folder name too long"};
+        if (folder_named(b, new_name)) return core::error{EEXIST, "an inferior's new name is in use"};
+    }
     uint64_t seq = 0;
     for (auto& g : b.folders) {
         std::string new_name;

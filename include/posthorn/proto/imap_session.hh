@@ -98,7 +98,8 @@ public:
 
     // A FETCH still has output: once output() is sent, next_output() adds
     // about window_bytes more (then the rest of the FETCH and its tagged
-    // reply). A store read failure closes the session (BYE) and logs why.
+    // reply). A store read failure closes the session and logs why (with a
+    // BYE between items; inside a literal whose length is out, silently).
     bool streaming() const noexcept;
     void next_output(size_t window_bytes);
 

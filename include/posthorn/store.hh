@@ -305,6 +305,7 @@ private:
     uint64_t _gathered_at = 0;     // its file offset
     core::string_map<std::unique_ptr<mailbox>> _boxes;
     std::unordered_map<watch_id, std::pair<std::string, watcher>> _watchers;
+    core::string_map<std::vector<watch_id>> _watchers_by_user;   // the same, by user
     std::unordered_map<append_id, std::unique_ptr<pending_append>> _appending;
     append_id _next_append = 1;
     watch_id _next_watch = 1;

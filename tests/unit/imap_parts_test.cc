@@ -31,6 +31,16 @@ TEST(imap_reader, frames_lines_and_literals_at_any_cut) {
     }
 }
 
+TEST(imap_reader, a_literal_ending_in_cr_keeps_it) {
+    command_reader r(1024);
+    std::string in = "a X {2+}\r\nx\r\n";
+    size_t pos = 0;
+    ASSERT_EQ(r.next(in, pos), command_reader::event::literal);
+    r.take_literal();
+    ASSERT_EQ(r.next(in, pos), command_reader::event::command);
+    EXPECT_EQ(r.text(), "a X {2+}\r\nx\r");
+}
+
 TEST(imap_cursor, strings_atoms_literals) {
     std::deque<std::string> arena;
     std::string t = "\"a \\\"q\\\" b\" atom {3}\r\nx y NIL";

@@ -95,6 +95,29 @@ TEST_F(imap_session, search_from_falls_back_to_return_path_for_a_hand_typed_mess
     EXPECT_EQ(converse(*s, "c SEARCH FROM \"User One\"\r\n"), "* SEARCH 2\r\nc OK SEARCH completed\r\n");
 }
 
+// Lab 2 then Lab 4: the text typed after DATA has no header and no blank
+// line; the server put Return-Path, Delivered-To and Received in front.
+// Its BODY[TEXT] is that text (the header ends at the first line that is
+// no field), and SEARCH FROM finds it by its envelope sender.
+TEST_F(imap_session, lab2_message_typed_without_header_reads_back_as_its_text) {
+    const std::string header =
+        "Return-Path: <USER1@example.test>\r\n"
+        "Delivered-To: user1@example.test\r\n"
+        "Received: from example.test ([127.0.0.1])\r\n"
+        "\tby mx.example.test (posthorn) with SMTP id 010661313E7A3D24\r\n"
+        "\tfor <USER1@example.test>; Thu, 26 Nov 2026 17:26:51 +0000\r\n";
+    add("user1", header + "Hello from the lab\r\n");
+    auto s = open();
+    login(*s);
+    converse(*s, "A03 SELECT INBOX\r\n");
+    EXPECT_EQ(converse(*s, "A04 SEARCH FROM \"user1\"\r\n"), "* SEARCH 1\r\nA04 OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "A05 FETCH 1 BODY[TEXT]\r\n"),
+              "* 1 FETCH (BODY[TEXT] {20}\r\nHello from the lab\r\n FLAGS (\\Seen \\Recent))\r\nA05 OK FETCH completed\r\n");
+    EXPECT_EQ(converse(*s, "A06 FETCH 1 BODY.PEEK[HEADER]\r\n"),
+              "* 1 FETCH (BODY[HEADER] {" + std::to_string(header.size()) + "}\r\n" + header +
+                  ")\r\nA06 OK FETCH completed\r\n");
+}
+
 TEST_F(imap_session, lower_case_commands_and_inbox_in_any_case) {
     add("user1", k_lab_msg);
     auto s = open();
@@ -375,4 +398,64 @@ TEST_F(imap_session, subscribe_lsub_status_examine) {
     EXPECT_NE(r.find("* 0 RECENT"), std::string::npos) << r;
     EXPECT_EQ(converse(*s, "k UNSELECT\r\n"), "k OK UNSELECT completed\r\n");
     EXPECT_EQ(converse(*s, "l FETCH 1 FLAGS\r\n"), "l BAD No mailbox selected\r\n");
+}
+
+// Not a fuzzer, but its cheap cousin: commands glued from IMAP tokens and
+// random bytes, fed in random cuts, to sessions in every state. Nothing
+// may crash, hang, or grow output without bound; run it under ASan (make
+// asan) for the memory errors.
+TEST_F(imap_session, random_token_soup_is_survived) {
+    add("user1", k_lab_msg);
+    add("user1", "From: a@b\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\npart\r\n--x--\r\n");
+    ASSERT_TRUE(st->create_folder("user1", "Other"));
+    static const char* verbs[] = {
+        "LOGIN user1 user1", "SELECT", "EXAMINE", "FETCH", "UID FETCH", "STORE", "UID STORE", "SEARCH",
+        "UID SEARCH", "COPY", "UID COPY", "MOVE", "UID MOVE", "APPEND", "EXPUNGE", "UID EXPUNGE", "IDLE", "LIST",
+        "LSUB", "STATUS", "NOOP", "CHECK", "CLOSE", "UNSELECT", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
+        "AUTHENTICATE PLAIN", "ID", "ENABLE", "NAMESPACE", "CAPABILITY", "SELECT INBOX", "FETCH 1:*",
+    };
+    static const char* tokens[] = {
+        "1", "1:*", "*", "2,1:3", "0", "4294967295", "(", ")", "[", "]", "<0.5>", "BODY[]", "BODY.PEEK[",
+        "HEADER.FIELDS (From)", "TEXT", "MIME", "1.2", "1.MIME]", "ENVELOPE", "BODYSTRUCTURE", "FLAGS",
+        "+FLAGS.SILENT", "-FLAGS", "(\\Seen \\Deleted)", "\\Recent", "OR", "NOT", "FROM", "HEADER", "x",
+        "BEFORE 1-Jan-2000", "SINCE", "LARGER 10", "CHARSET", "\"q\\\"x\"", "\"", "{3}\r\nabc",
+        "{2+}\r\nxy", "{99999999999}", "{5+}\r\n", "%", "INBOX", "\"\"", "Other", "NIL", "ALL", "FAST",
+        "(UID FLAGS)", "RFC822", "RFC822.HEADER", "BODY[1]", "BODY[2.TEXT]<1.2>", "(MESSAGES UNSEEN)",
+        "\"01-Jan-2000 00:00:00 +0000\"", "DONE", "AHVzZXIxAHVzZXIx",
+    };
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    auto rnd = [&seed](uint64_t n) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return seed % n;
+    };
+    cfg.errors_max = 1000;
+    cfg.output_bytes_max = 4096;
+    for (int round = 0; round < 300; ++round) {
+        auto s = open("soup" + std::to_string(round));
+        std::string in;
+        if (round % 2) in = "x LOGIN user1 user1\r\ny SELECT INBOX\r\n";
+        for (int i = 0; i < 40; ++i) {
+            if (rnd(8)) {
+                in += 't';
+                in += std::to_string(i);
+                in += ' ';
+            }
+            in += verbs[rnd(std::size(verbs))];
+            for (uint64_t n = rnd(6); n > 0; --n) {
+                in += rnd(6) ? " " : "";
+                if (rnd(12) == 0) in.push_back(static_cast<char>(rnd(256)));
+                else in += tokens[rnd(std::size(tokens))];
+            }
+            in += rnd(10) ? "\r\n" : "\n";
+        }
+        std::string out = converse(*s, in, 1 + rnd(40), 512 + rnd(4096));
+        EXPECT_LT(out.size(), 2u << 20);
+        s->on_disconnect();
+    }
+    // The store is still sound for a fresh session.
+    auto s = open();
+    login(*s);
+    EXPECT_NE(converse(*s, "z SELECT INBOX\r\n").find("z OK"), std::string::npos);
 }

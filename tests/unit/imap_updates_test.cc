@@ -152,3 +152,17 @@ TEST_F(imap_updates, a_thousand_idle_sessions_hold_little_heap) {
     }
     EXPECT_EQ(recent, 1u);   // one session took the new message's \Recent
 }
+
+// An expunge of k messages notifies k times; an idling session walks its
+// view once and says EXPUNGE k times, lowest first.
+TEST_F(imap_updates, a_big_expunge_seen_in_idle) {
+    for (int i = 0; i < 3000; ++i) add("user1", k_lab_msg, i % 2 ? uint32_t{store::flag_deleted} : 0u);
+    auto a = selected("a");
+    converse(*a, "i IDLE\r\n");
+    auto b = selected("b");
+    std::string r = converse(*b, "e UID EXPUNGE 1:*\r\n");
+    EXPECT_TRUE(r.ends_with("* 1501 EXPUNGE\r\ne OK EXPUNGE completed\r\n")) << r.substr(r.size() - 100);
+    std::string expected;
+    for (int i = 0; i < 1500; ++i) expected += "* " + std::to_string(i + 2) + " EXPUNGE\r\n";
+    EXPECT_EQ(a->output(), expected);
+}

@@ -1,7 +1,8 @@
 // shard_store's streamed APPEND (append_begin/write/commit/abort) and the
 // in-memory \Recent claims: content written in pieces reads back whole,
 // with its skeleton and after a reopen; other writes may interleave; a
-// short, long, aborted or orphaned append never becomes a message.
+// short, long, aborted or orphaned append never becomes a message. Also
+// the store calls IMAP leans on: a refused RENAME changes nothing.
 #include "posthorn/store.hh"
 
 #include <gtest/gtest.h>
@@ -128,4 +129,25 @@ TEST_F(store_append, recent_goes_to_the_first_claim) {
     small_append("c\r\n");
     EXPECT_EQ(st->claim_recent("u", f->id), 3u);   // [3, 4)
     EXPECT_EQ(st->claim_recent("u", 999), 0u);
+}
+
+// RENAME checks every new name first: a refused one changes nothing.
+TEST_F(store_append, a_refused_rename_changes_nothing) {
+    ASSERT_TRUE(st->create_folder("u", "A"));
+    ASSERT_TRUE(st->create_folder("u", "A/x"));
+    ASSERT_TRUE(st->create_folder("u", "B"));
+    ASSERT_TRUE(st->create_folder("u", "B/x"));
+    ASSERT_TRUE(st->delete_folder("u", "B"));   // B/x stays
+    EXPECT_EQ(st->rename_folder("u", "A", "B").err().code, EEXIST);
+    ASSERT_TRUE(st->create_folder("u", "C"));
+    ASSERT_TRUE(st->create_folder("u", "C/" + std::string(250, 'y')));
+    EXPECT_EQ(st->rename_folder("u", "C", "CCCCCCCCCC").err().code, EINVAL);
+    EXPECT_EQ(st->rename_folder("u", "A", "A/y").err().code, EINVAL);
+    EXPECT_NE(st->find_folder("u", "A"), nullptr);
+    EXPECT_NE(st->find_folder("u", "A/x"), nullptr);
+    EXPECT_NE(st->find_folder("u", "C"), nullptr);
+    EXPECT_EQ(st->find_folder("u", "B"), nullptr);
+    EXPECT_EQ(st->find_folder("u", "CCCCCCCCCC"), nullptr);
+    ASSERT_TRUE(st->rename_folder("u", "A", "D"));
+    EXPECT_NE(st->find_folder("u", "D/x"), nullptr);
 }

@@ -11,7 +11,13 @@
 // windows, never whole), checks logins (proto/login.hh), moves a logged-in
 // session to its owner shard (suspend()/resume()), closes when
 // wants_close(), and sends output() when cfg.on_output is called (IDLE
-// news and other sessions' changes arrive outside feed()).
+// news and other sessions' changes arrive outside feed()). Mutations
+// (APPEND, STORE, COPY, MOVE, EXPUNGE, CREATE, ...) reach the store at
+// once, before they are durable: a host that answers only after the fsync
+// (as Dovecot does for APPEND) holds output() until store.durable_seq()
+// reaches the appended_seq() it saw after feed() — the store's group
+// commit, as for SMTP. Timeouts (RFC 3501 §5.4 autologout, at least 30
+// minutes; IDLE clients re-issue within 29) are the host's timers.
 //
 // Threading: shard-local, not thread-safe. The store must be the shard
 // store that owns the user's mailbox once logged in.
@@ -78,7 +84,11 @@ public:
     // Received bytes; returns how many were consumed (see above).
     size_t feed(std::string_view input);
 
-    // proto/login.hh: non-null while a login waits for the host.
+    // proto/login.hh: non-null while a login waits for the host (feed()
+    // consumes nothing meanwhile). login_checked() puts the tagged answer
+    // in output() (cfg.on_output is not called: the caller knows); then the
+    // host sends it and feeds the rest of the input. On success the store
+    // gets INBOX if missing and a watch for the user.
     const login_request* pending_login() const noexcept;
     void login_checked(bool ok, std::string_view canonical_user);
     // While pending_login(): the session's state for the owner shard (no
@@ -88,7 +98,8 @@ public:
 
     // A FETCH still has output: once output() is sent, next_output() adds
     // about window_bytes more (then the rest of the FETCH and its tagged
-    // reply). A store read failure closes the session (BYE) and logs why.
+    // reply). A store read failure closes the session and logs why (with a
+    // BYE between items; inside a literal whose length is out, silently).
     bool streaming() const noexcept;
     void next_output(size_t window_bytes);
 

@@ -66,7 +66,8 @@ command_reader::event command_reader::next(std::string_view in, size_t& pos) {
             _text.append(piece);
             pos = nl ? end + 1 : end;
             if (!nl) return event::more;
-            if (!_text.empty() && _text.back() == '\r') _text.pop_back();
+            // A CR ending the line; never a literal's last byte before it.
+            if (_text.size() > _line_start && _text.back() == '\r') _text.pop_back();
             std::string_view line = std::string_view(_text).substr(_line_start);
             bool lit = announced(line, _lit);
             _text.append("\r\n");

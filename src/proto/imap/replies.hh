@@ -60,11 +60,9 @@ inline constexpr error try_create{status::no, "[TRYCREATE] Mailbox does not exis
 inline constexpr error mailbox_exists{status::no, "[ALREADYEXISTS] Mailbox already exists", "mailbox_exists"};
 inline constexpr error bad_name{status::no, "[CANNOT] Invalid mailbox name", "bad_mailbox_name"};
 inline constexpr error inbox_delete{status::no, "[CANNOT] INBOX cannot be deleted", "delete_inbox"};
-inline constexpr error has_children{status::no, "[INUSE] Mailbox has children, delete them first", "delete_parent"};
 inline constexpr error read_only{status::no, "[READ-ONLY] Mailbox is read-only", "read_only"};
 inline constexpr error server_error{status::no, "[SERVERBUG] Internal error, try again later", "store_error"};
 inline constexpr error append_too_big{status::no, "[TOOBIG] Message too big", "append_too_big"};
-inline constexpr error append_short{status::bad, "Message literal missing", "append_syntax"};
 inline constexpr error bad_charset{status::no, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset", "bad_charset"};
 inline constexpr error some_expunged{status::no, "Some of the requested messages no longer exist", "expunged"};
 inline constexpr error same_mailbox{status::no, "[CANNOT] Source and destination are the same mailbox",

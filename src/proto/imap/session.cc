@@ -175,7 +175,8 @@ void session::impl::fail(const replies::error& e) {
     finish_command();
     if (bad && errors >= cfg.errors_max && st != state::closed) {
         core::log::warn("imap session={} event=too_many_errors errors={}", id, errors);
-        bye("Too many errors");
+        last_error = replies::too_many_errors.reason;
+        bye(replies::too_many_errors.text);
     }
 }
 

@@ -152,12 +152,13 @@ struct session::impl {
     std::string append_mailbox;        // for APPENDUID
     fetch_job job;                     // waiting == fetch, or the last one (buffers reused)
     message_parts parts;
-    std::string scratch;               // reused: message bytes for small literals
-    std::string scratch2;
-    std::vector<seq_range> ranges;     // reused by STORE/COPY/SEARCH
-    std::vector<seq_range> uid_ranges_tmp;
-    std::vector<uint32_t> uids_tmp;
-    std::vector<uint32_t> uids_tmp2;
+    // Reused buffers (dropped past 4 KiB after each command, finish_command):
+    std::string scratch;               // message bytes of a small literal; LIST pattern
+    std::string scratch2;              // filtered header fields; reply texts with codes
+    std::vector<seq_range> ranges;     // STORE/COPY/MOVE's set
+    std::vector<seq_range> uid_ranges_tmp;   // a UID set before it becomes sequence numbers
+    std::vector<uint32_t> uids_tmp;    // UIDs to expunge/copy/move
+    std::vector<uint32_t> uids_tmp2;   // their copies' new UIDs
 
     impl(const session_config& c, const directory::snapshot& d, store::shard_store& s, std::string sid)
         : cfg(c), dir(d), store(s), id(std::move(sid)), reader(c.command_bytes_max), parts(s) {}
@@ -173,7 +174,6 @@ struct session::impl {
     void close() noexcept;
     void tagged_ok(std::string_view text);
     void fail(const replies::error& e);
-    void fail_untagged(const replies::error& e);   // no tag known
     void bye(std::string_view text);
     std::string_view capabilities() const noexcept;
     void finish_command();                          // after the tagged reply: buffers back

@@ -107,19 +107,27 @@ void session::impl::report(bool allow_expunge) {
     if (allow_expunge && v.expunged) {
         v.expunged = false;
         const auto& msgs = f->messages;
-        size_t j = 0, w = 0;
-        for (size_t i = 0; i < v.uids.size(); ++i) {
-            uint32_t u = v.uids[i];
-            while (j < msgs.size() && msgs[j].uid < u) ++j;
-            if (j < msgs.size() && msgs[j].uid == u) {
-                v.uids[w++] = u;
-                continue;
+        // UIDs only grow, so the folder's messages up to the view's last UID
+        // are all in the view: as many of them as the view holds means none
+        // is gone (an expunge of k messages notifies k times; one walk).
+        const uint32_t last = v.uids.empty() ? 0 : v.uids.back();
+        const auto upto = std::upper_bound(msgs.begin(), msgs.end(), last,
+                                           [](uint32_t u, const store::message& m) { return u < m.uid; });
+        if (static_cast<size_t>(upto - msgs.begin()) != v.uids.size()) {
+            size_t j = 0, w = 0;
+            for (size_t i = 0; i < v.uids.size(); ++i) {
+                uint32_t u = v.uids[i];
+                while (j < msgs.size() && msgs[j].uid < u) ++j;
+                if (j < msgs.size() && msgs[j].uid == u) {
+                    v.uids[w++] = u;
+                    continue;
+                }
+                out.append("* ");
+                number(out, w + 1);
+                out.append(" EXPUNGE\r\n");
             }
-            out.append("* ");
-            number(out, w + 1);
-            out.append(" EXPUNGE\r\n");
+            v.uids.resize(w);
         }
-        v.uids.resize(w);
     }
     if (v.appended) {
         v.appended = false;

@@ -10,7 +10,8 @@
 // The line break before a delimiter line belongs to the delimiter
 // (§5.1.1), so it is neither in the part's size nor in its line count.
 // Tolerated: bare LF line ends, a missing close delimiter, a part that ends
-// inside its header, transport padding after a delimiter.
+// inside its header, transport padding after a delimiter, a header that
+// ends at a line that is no field (no blank line before the body).
 //
 // Limits (mime.hh): max_parts nodes (later delimiters of the multiparts
 // are then body text of the last part), max_depth nested multiparts and
@@ -131,7 +132,28 @@ struct parser::impl {
             end_header(next, eol);
             return;
         }
+        if (!field_or_continuation(content)) {
+            // A line that is no header field ends the header without a
+            // blank line, and starts the body (as Postfix's cleanup reads
+            // it): text typed right after DATA, under the Received: and
+            // Return-Path: lines the server put in front, is the body.
+            end_header(line_start, 0);
+            on_line(content, next, eol);   // now a body (or a child's header) line
+            return;
+        }
         if (header.size() + line.size() <= header_bytes_max) header += line;
+    }
+
+    // RFC 5322 §2.2: a field starts with a name of printable characters
+    // up to a colon (obsolete syntax allows blanks before it, §4.5.3); a
+    // continuation line starts with a blank.
+    static bool field_or_continuation(std::string_view l) noexcept {
+        if (l[0] == ' ' || l[0] == '\t') return true;
+        size_t i = 0;
+        while (i < l.size() && l[i] > ' ' && l[i] < 127 && l[i] != ':') ++i;
+        if (i == 0) return false;
+        while (i < l.size() && (l[i] == ' ' || l[i] == '\t')) ++i;
+        return i < l.size() && l[i] == ':';
     }
 
     void on_delimiter(size_t k, bool close, uint64_t next) {

@@ -92,10 +92,20 @@ def io(request) -> str:
 # ---------------------------------------------------------------------------
 # config
 
+_ports_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same twice in a run:
+    the kernel may hand a just-released port out again, and posthorn binds
+    with SO_REUSEPORT, so two of one server's listeners could share it."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
 
 
 def listening_sockets(port: int) -> int:

@@ -89,12 +89,6 @@ def test_lab4_typed_by_hand_finds_the_message_of_a_user_by_name_and_shows_its_te
     assert server.mailbox("user1")[0]["flags"] == ["\\Seen"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a message typed as LABS.md's Lab 2 says (DATA, <text>, .) has no header: it is stored as "
-    "Return-Path/Delivered-To/Received followed by the text with no blank line, and the MIME skeleton "
-    "(store/mime parser) takes the text line, which has no colon, for part of the header, so Lab 4's "
-    "FETCH n BODY[TEXT] answers {0} and BODY[HEADER] holds the text; a line that is no header field "
-    "(no colon) should end the header and start the body (RFC 5322 §2.2, §3.5)"))
 def test_lab4_fetch_body_text_shows_a_lab2_message_typed_without_any_header(server):
     with server.client() as c:
         c.expect("HELO example.test", 250)

@@ -105,10 +105,6 @@ def test_create_delete_rename_and_list_with_hierarchy_children_and_special_use(s
     r.close()
 
 
-@pytest.mark.xfail(strict=True, reason="RENAME A B while B/x exists (B itself deleted) renames A/x to a second "
-                                       "folder named B/x: two folders with one name, the old B/x and its mail "
-                                       "unreachable (store rename_folder checks only the new name of A, not of "
-                                       "its inferiors)")
 def test_rename_refuses_when_an_inferior_would_take_a_name_in_use(server):
     deliver(server, "user2", n=2)
     r = raw(server, "user2")
@@ -133,10 +129,6 @@ def test_rename_refuses_when_an_inferior_would_take_a_name_in_use(server):
     r.close()
 
 
-@pytest.mark.xfail(strict=True, reason="RENAME A B answers NO [CANNOT] when an inferior's new name would pass "
-                                       "255 bytes, but A is already renamed to B (and logged): the store's "
-                                       "rename_folder checks each inferior's new length inside the renaming loop, "
-                                       "after earlier folders were renamed, so a refused RENAME half happens")
 def test_a_refused_rename_changes_nothing(server):
     r = raw(server, "user1")
     deep = "A/" + "x" * 250                                    # 252 bytes: fits

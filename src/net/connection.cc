@@ -89,7 +89,9 @@ void connection::deliver(core::slice&& s) noexcept {
 
 void connection::refeed() noexcept {
     while (!(_flags & (f_paused | f_closing | f_aborting)) && !_input.empty()) {
-        core::slice& front = _input.front();
+        // A copy (a chunk reference, not the bytes): the handler may close
+        // the connection, which clears _input under the slice it was given.
+        const core::slice front = _input.front();
         size_t n = _handler->on_data(*this, front);
         if ((_flags & f_aborting) || (_flags & (f_closing | f_releasing)) == f_closing) return;
         PH_ASSERT(n <= front.length);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what bench/compare/ needs and is missing: Postfix (for smtp-source,
-# smtp-sink and a real Postfix instance to compare against), procps, python3,
-# and the build tools for tools/loadgen. Only packages that are not already
+# smtp-sink and a real Postfix instance to compare against), Dovecot's IMAP and
+# POP3 servers (mailbox_vs_dovecot.sh), procps, python3, and the build tools
+# for tools/loadgen and tools/mailload. Only packages that are not already
 # installed are asked for; `apt-get update` runs once, and only if something is
 # missing.
 #
@@ -9,10 +10,17 @@
 # gets no main.cf, does not take port 25 and no system instance is started.
 # The benchmark runs its own instance from a private config_directory.
 #
+# Dovecot (dovecot-imapd, dovecot-pop3d, which bring dovecot-core) installs a
+# system instance that Debian starts on ports 143/110 with /etc/dovecot. The
+# benchmark never uses it: it runs `dovecot -c TMP/dovecot.conf` with its own
+# base_dir and ports. The system instance is stopped and disabled here when
+# this script installed it, so that it neither holds the standard ports nor
+# uses CPU during a run; one that was there before is only reported.
+#
 # usage: tools/bootstrap-bench.sh          (as root, or with sudo available)
 set -euo pipefail
 
-packages=(postfix procps python3 iproute2 meson ninja-build g++ pkg-config)
+packages=(postfix dovecot-core dovecot-imapd dovecot-pop3d procps python3 iproute2 meson ninja-build g++ pkg-config)
 
 SUDO=
 if [[ $(id -u) -ne 0 ]]; then
@@ -41,6 +49,13 @@ else
   fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" dovecot-core "* ]]; then
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+      $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    fi
+    # Without systemd the package's init script may have started it.
+    [[ -s /run/dovecot/master.pid ]] && $SUDO doveadm -c /etc/dovecot/dovecot.conf stop >/dev/null 2>&1 || true
+  fi
 fi
 
 # A package install may still start the system instance on some setups (or one
@@ -50,7 +65,11 @@ if [[ -f /etc/postfix/main.cf ]] && postfix status >/dev/null 2>&1; then
   echo "bootstrap-bench: note: a system Postfix instance is running (it will share the CPU with the benchmark)" >&2
 fi
 
-for bin in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix /usr/sbin/postconf; do
+if [[ -s /run/dovecot/master.pid ]] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
+  echo "bootstrap-bench: note: a system Dovecot instance is running (it will share the CPU with the benchmark)" >&2
+fi
+
+for bin in /usr/sbin/dovecot /usr/bin/doveadm /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix /usr/sbin/postconf; do
   [[ -x $bin ]] || { echo "bootstrap-bench: $bin missing after install" >&2; exit 1; }
 done
 echo "bootstrap-bench: ok"

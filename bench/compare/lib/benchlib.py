@@ -13,6 +13,8 @@ answer on stdout and exits non-zero (with a message on stderr) on failure.
   pss ROOT [COMM]                summed PSS in kB (smaps_rollup) of ROOT and its
                                  descendants, or only those whose comm is COMM;
                                  prints "pss_kb=N procs=N"
+  mem ROOT                       summed RSS and PSS in kB (smaps_rollup) of ROOT and
+                                 its descendants; "rss_kb=N pss_kb=N procs=N"
   snap FILE                      writes every process's pid, ppid and CPU ticks
                                  (utime+stime+cutime+cstime) to FILE
   others BEFORE AFTER ROOT...    CPU ticks used between two snaps by user-space
@@ -31,6 +33,8 @@ answer on stdout and exits non-zero (with a message on stderr) on failure.
                                  reaches N
   e2e-report RAW.tsv TITLE       the Markdown table of an end-to-end run
                                  (local_vs_postfix): medians of msgs/s and CPU
+  mailbox-report RAW.tsv TITLE   the Markdown table of mailbox_vs_dovecot: medians
+                                 per mode and server, posthorn/Dovecot
 Environment: BENCH_STALL_S (60) for the wait-* commands.
 """
 import glob
@@ -174,6 +178,26 @@ def cmd_pss(args):
         except OSError:
             pass
     print(f"pss_kb={total} procs={n}")
+
+
+def cmd_mem(args):
+    """RSS counts a page shared by several processes once in each; PSS splits
+    it among them. Both summed over ROOT's process tree."""
+    root = int(args[0])
+    procs = all_procs()
+    rss = pss = n = 0
+    for pid in tree(root, procs):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            n += 1
+        except OSError:
+            pass
+    print(f"rss_kb={rss} pss_kb={pss} procs={n}")
 
 
 def cmd_free_port(_args):
@@ -433,6 +457,82 @@ def cmd_e2e_report(args):
     print("\n".join(out))
 
 
+MAILBOX_MODES = [
+    ("imap-select", "SELECT INBOX", "ops/s"),
+    ("imap-fetch-envelope", "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE)", "ops/s"),
+    ("imap-search-from", "SEARCH FROM \"<name>\"", "ops/s"),
+    ("imap-fetch-body", "FETCH n BODY[] (random n)", "ops/s"),
+    ("pop3-retr-all", "POP3 RETR 1..N (whole mailbox)", "msgs/s"),
+]
+
+
+def cmd_mailbox_report(args):
+    """RAW columns: target mode rep clients ops secs ops_per_s mb_per_s p50_us
+    p99_us errors client_cpu_pct server_cpu_us_per_op bg_cpu_pct. Medians over
+    the numbered reps without errors."""
+    raw, title = args[0], args[1]
+    with open(raw) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        all_rows = [dict(zip(header, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
+    rows = [r for r in all_rows if r["rep"].isdigit()]
+
+    def med(target, mode, field):
+        vals = [float(r[field]) for r in rows
+                if r["target"] == target and r["mode"] == mode and r["errors"] == "0"
+                and r.get(field) not in (None, "", "-")]
+        return (statistics.median(vals), len(vals)) if vals else (None, 0)
+
+    def verdict(ph, dc):
+        if ph is None or dc is None or dc == 0:
+            return "–"
+        return "yes" if ph / dc >= 2 else "**no**"
+
+    modes = [m for m in MAILBOX_MODES if any(r["mode"] == m[0] for r in all_rows)]
+    out = [f"# {title}", "",
+           "| operation | unit | Dovecot | posthorn | posthorn/Dovecot | ≥ 2× | Dovecot MB/s "
+           "| posthorn MB/s | Dovecot p99 ms | posthorn p99 ms | server CPU µs/op (Dovecot, posthorn) "
+           "| clients | runs (Dovecot, posthorn) |",
+           "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---|"]
+    for mode, label, unit in modes:
+        dc, ndc = med("dovecot", mode, "ops_per_s")
+        ph, nph = med("posthorn", mode, "ops_per_s")
+        dmb, _ = med("dovecot", mode, "mb_per_s")
+        pmb, _ = med("posthorn", mode, "mb_per_s")
+        d99, _ = med("dovecot", mode, "p99_us")
+        p99, _ = med("posthorn", mode, "p99_us")
+        dcpu, _ = med("dovecot", mode, "server_cpu_us_per_op")
+        pcpu, _ = med("posthorn", mode, "server_cpu_us_per_op")
+        clients = sorted({r["clients"] for r in all_rows if r["mode"] == mode})
+        ms = lambda v: None if v is None else v / 1000  # noqa: E731
+        out.append(f"| `{label}` | {unit} | {fmt(dc, 1 if dc and dc < 100 else 0)} "
+                   f"| {fmt(ph, 1 if ph and ph < 100 else 0)} | {ratio(ph, dc)} | {verdict(ph, dc)} "
+                   f"| {fmt(dmb, 1)} | {fmt(pmb, 1)} | {fmt(ms(d99), 2)} | {fmt(ms(p99), 2)} "
+                   f"| {fmt(dcpu)}, {fmt(pcpu)} | {', '.join(clients)} | {ndc}, {nph} |")
+    out.append("")
+    cpu = [(float(r["client_cpu_pct"]), r) for r in rows if r.get("client_cpu_pct") not in (None, "", "-")]
+    if cpu:
+        top = max(cpu, key=lambda x: x[0])
+        busy = sorted({f"{r['target']} {r['mode']}" for v, r in cpu if v > 70})
+        out += [f"Load generator CPU (whole process, setup included) in % of one core: max "
+                f"{top[0]:.0f} ({top[1]['target']} {top[1]['mode']} rep {top[1]['rep']}) on "
+                f"{os.cpu_count()} cores." +
+                (f" Above 70 % in: {', '.join(busy)} — there the client, sharing the cores "
+                 f"with the server, may be what limits the rate (posthorn `--shards 1` leaves it "
+                 f"a core)." if busy else ""), ""]
+    bg = sorted(float(r["bg_cpu_pct"]) for r in rows if r.get("bg_cpu_pct") not in (None, "", "-"))
+    if bg:
+        out += [f"Other processes during a run (the machine may be shared), % of one core: median "
+                f"{statistics.median(bg):.0f}, max {bg[-1]:.0f}.", ""]
+    errs = [r for r in all_rows if r.get("errors", "0") not in ("0", "")]
+    if errs:
+        out += ["## Runs with errors", ""]
+        for r in errs:
+            out.append(f"- {r['target']} {r['mode']} rep {r['rep']}: errors={r['errors']} "
+                       f"(ops={r['ops']})")
+        out.append("")
+    print("\n".join(out))
+
+
 COMMANDS = {
     "free-port": cmd_free_port,
     "tree-ticks": cmd_tree_ticks,
@@ -446,6 +546,8 @@ COMMANDS = {
     "wait-maildir": cmd_wait_maildir,
     "wait-metric": cmd_wait_metric,
     "e2e-report": cmd_e2e_report,
+    "mailbox-report": cmd_mailbox_report,
+    "mem": cmd_mem,
 }
 
 if __name__ == "__main__":

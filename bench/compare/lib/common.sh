@@ -70,6 +70,14 @@ stop_pid() {
     return 0
 }
 
+# forget_bg PID: drops PID from _BG_PIDS once it has been stopped and reaped,
+# so that the EXIT trap never signals a pid the kernel may have reused.
+forget_bg() {
+    local p keep=()
+    for p in "${_BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    _BG_PIDS=("${keep[@]}")
+}
+
 bench_tmpdir() {
     BENCH_TMP=$(mktemp -d /tmp/posthorn-bench.XXXXXX) || die "mktemp"
     chmod 755 "$BENCH_TMP"   # Postfix's unprivileged daemons walk through it
@@ -130,6 +138,22 @@ wait_smtp() {
         if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
         if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 &&
                [[ \$l == 220* ]] && printf 'QUIT\r\n' >&3" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_greeting PORT PREFIX SECS [PID]: until 127.0.0.1:PORT sends a first
+# line starting with PREFIX ("* OK" for IMAP, "+OK" for POP3); PID, if given,
+# must stay alive. Returns 1 on timeout.
+wait_greeting() {
+    local port=$1 prefix=$2 secs=$3 pid=${4:-} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && IFS= read -r -t 2 l <&3 &&
+               [[ \$l == \"\$0\"* ]]" "$prefix" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -266,6 +290,10 @@ start_posthorn() {
 
 stop_posthorn() {
     stop_pid "${POSTHORN_PID:-}"
+    # as forget_bg: the EXIT trap must not signal a reused pid
+    local p keep=()
+    for p in "${_POSTHORN_PIDS[@]}"; do [[ $p == "${POSTHORN_PID:-}" ]] || keep+=("$p"); done
+    _POSTHORN_PIDS=("${keep[@]}")
     POSTHORN_PID=
 }
 

@@ -57,7 +57,6 @@ public:
     // Drops whatever else the current command sends (after an error
     // answered mid-command).
     void drop_command() noexcept;
-    bool idle() const noexcept { return _mode == mode::line && _text.empty(); }
 
 private:
     enum class mode : uint8_t { line, literal_in, literal_out, literal_skip, skip_line, too_long };

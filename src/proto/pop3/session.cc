@@ -534,9 +534,10 @@ void session::start() {
 std::string session::suspend() {
     impl& i = *_impl;
     if (i.st != state::checking) return {};
+    const std::string errors = std::to_string(i.errors), failures = std::to_string(i.auth_failures);
     std::string blob = "pop3.1";
-    for (std::string_view f : {std::string_view(std::to_string(i.errors)), std::string_view(std::to_string(i.auth_failures)),
-                               std::string_view(i.pending.user), std::string_view(i.pending_authzid)})
+    for (std::string_view f : {std::string_view(errors), std::string_view(failures), std::string_view(i.pending.user),
+                               std::string_view(i.pending_authzid)})
         blob.append(1, '\0').append(f);
     i.pending = {};
     i.set_state(state::closed);

@@ -119,10 +119,10 @@ struct folder {
     // Bumped by every change of `messages` (append, expunge, COPY or MOVE
     // in or out), not by flag changes.
     uint64_t changes = 0;
-    // uids_of's cache: the UIDs as they were at `changes` == uids_at
+    // uids_of's cache: the UIDs as they were when `changes` was uids_cached_at
     // (mutable: a cache, not a change of the folder).
-    mutable std::shared_ptr<const uid_list> uids;
-    mutable uint64_t uids_at = 0;
+    mutable std::shared_ptr<const uid_list> uids_cached;
+    mutable uint64_t uids_cached_at = 0;
 
     const message* find(uint32_t uid) const noexcept;
     uint64_t bytes() const noexcept;

@@ -540,12 +540,12 @@ const folder* shard_store::folder_by_id(std::string_view user, uint32_t id) cons
 }
 
 std::shared_ptr<const uid_list> shard_store::uids_of(const folder& f) const {
-    if (f.uids && f.uids_at == f.changes) return f.uids;
+    if (f.uids_cached && f.uids_cached_at == f.changes) return f.uids_cached;
     auto fresh = std::make_shared<uid_list>();
     fresh->reserve(f.messages.size());
     // UIDs only grow: when the last list's last UID is still at its index,
     // nothing before it went away and the list is a prefix of the new one.
-    const uid_list* last = f.uids.get();
+    const uid_list* last = f.uids_cached.get();
     size_t from = 0;
     if (last && !last->empty() && last->size() <= f.messages.size() &&
         f.messages[last->size() - 1].uid == last->back()) {
@@ -553,9 +553,9 @@ std::shared_ptr<const uid_list> shard_store::uids_of(const folder& f) const {
         from = last->size();
     }
     for (size_t i = from; i < f.messages.size(); ++i) fresh->push_back(f.messages[i].uid);
-    f.uids = std::move(fresh);
-    f.uids_at = f.changes;
-    return f.uids;
+    f.uids_cached = std::move(fresh);
+    f.uids_cached_at = f.changes;
+    return f.uids_cached;
 }
 
 std::vector<std::string> shard_store::subscriptions(std::string_view user) const {

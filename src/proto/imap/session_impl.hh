@@ -97,7 +97,7 @@ struct selected_view {
     uid_view uids;                                            // sequence number - 1 -> UID
     std::vector<std::pair<uint32_t, uint32_t>> recent;        // claimed [first, end), ascending, disjoint
     // Changes not reported yet (other sessions, deliveries).
-    bool appended = false;                                    // (report() looks past the view's last UID anyway)
+    bool appended = false;                                    // wakes IDLE; report() finds them past the view's last UID
     bool expunged = false;
     bool gone = false;                                        // the folder was deleted
     std::vector<uint32_t> flag_uids;                          // other sessions' flag changes

@@ -47,7 +47,6 @@ public:
     // The list behind the view (null before the first share()), for tests
     // and accounting: equal pointers are one array.
     const store::uid_list* list() const noexcept { return _uids.get(); }
-    bool owned() const noexcept { return _own != nullptr; }
 
 private:
     std::shared_ptr<const store::uid_list> _uids;

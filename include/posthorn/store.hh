@@ -104,6 +104,11 @@ struct message {
     mutable std::shared_ptr<const mime::skeleton> skeleton;
 };
 
+// A folder's UIDs in ascending order: message i's UID at i, as IMAP
+// numbers them (sequence number i + 1). shard_store::uids_of shares one
+// immutable list among every session whose view is the folder's.
+using uid_list = std::vector<uint32_t>;
+
 struct folder {
     uint32_t id = 0;             // stable within a user; never reused
     std::string name;
@@ -111,6 +116,13 @@ struct folder {
     uint32_t uidnext = 1;
     std::vector<message> messages;  // ascending UID
     uint32_t recent_uid = 0;        // in memory only: claim_recent's mark
+    // Bumped by every change of `messages` (append, expunge, COPY or MOVE
+    // in or out), not by flag changes.
+    uint64_t changes = 0;
+    // uids_of's cache: the UIDs as they were when `changes` was uids_cached_at
+    // (mutable: a cache, not a change of the folder).
+    mutable std::shared_ptr<const uid_list> uids_cached;
+    mutable uint64_t uids_cached_at = 0;
 
     const message* find(uint32_t uid) const noexcept;
     uint64_t bytes() const noexcept;
@@ -215,6 +227,11 @@ public:
     const folder* find_folder(std::string_view user, std::string_view name) const;
     const folder* folder_by_id(std::string_view user, uint32_t id) const;
     std::vector<std::string> subscriptions(std::string_view user) const;
+    // The folder's UIDs now, shared: the same list for every caller until
+    // the folder changes (folder::changes), then a new one, built at the
+    // first call after the change (from the last one when messages were
+    // only appended). Holders keep theirs as long as they like.
+    std::shared_ptr<const uid_list> uids_of(const folder& f) const;
     // Makes INBOX exist (a login does this). Returns its seq like a mutation.
     core::result<uint64_t> ensure_inbox(std::string_view user);
     // Bytes [offset, offset + length) of a message (clamped to its size).

@@ -253,6 +253,7 @@ core::result<shard_store::delivered> shard_store::add_message(mailbox& b, folder
     auto seq = log_record(static_cast<uint8_t>(index_type::append), _scratch);
     if (!seq) return seq.err();
     f.messages.push_back(std::move(m));
+    ++f.changes;
     notify(change{change::kind::appended, b.user, f.id, m.uid});
     return delivered{*seq, m.uid};
 }
@@ -477,6 +478,7 @@ core::result<uint64_t> shard_store::expunge(std::string_view user, uint32_t fid,
     auto s = log_record(static_cast<uint8_t>(index_type::expunge), _scratch);
     if (!s) return s.err();
     std::erase_if(f->messages, [&](const message& m) { return std::binary_search(gone.begin(), gone.end(), m.uid); });
+    ++f->changes;
     for (uint32_t u : gone) notify(change{change::kind::expunged, b->user, fid, u});
     return *s;
 }
@@ -535,6 +537,25 @@ const folder* shard_store::find_folder(std::string_view user, std::string_view n
 const folder* shard_store::folder_by_id(std::string_view user, uint32_t id) const {
     mailbox* b = find_box(user);
     return b ? const_cast<shard_store*>(this)->folder_id(*b, id) : nullptr;
+}
+
+std::shared_ptr<const uid_list> shard_store::uids_of(const folder& f) const {
+    if (f.uids_cached && f.uids_cached_at == f.changes) return f.uids_cached;
+    auto fresh = std::make_shared<uid_list>();
+    fresh->reserve(f.messages.size());
+    // UIDs only grow: when the last list's last UID is still at its index,
+    // nothing before it went away and the list is a prefix of the new one.
+    const uid_list* last = f.uids_cached.get();
+    size_t from = 0;
+    if (last && !last->empty() && last->size() <= f.messages.size() &&
+        f.messages[last->size() - 1].uid == last->back()) {
+        fresh->assign(last->begin(), last->end());
+        from = last->size();
+    }
+    for (size_t i = from; i < f.messages.size(); ++i) fresh->push_back(f.messages[i].uid);
+    f.uids_cached = std::move(fresh);
+    f.uids_cached_at = f.changes;
+    return f.uids_cached;
 }
 
 std::vector<std::string> shard_store::subscriptions(std::string_view user) const {

@@ -241,6 +241,7 @@ void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
         if (auto sk = _replayed_skeletons.find({m.segment, m.offset}); sk != _replayed_skeletons.end())
             m.skeleton = sk->second;
         f->messages.push_back(std::move(m));
+        ++f->changes;
         break;
     }
     case index_type::mime: {
@@ -273,6 +274,7 @@ void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
         ok = true;
         std::sort(uids.begin(), uids.end());
         std::erase_if(f->messages, [&](const message& m) { return std::binary_search(uids.begin(), uids.end(), m.uid); });
+        ++f->changes;
         break;
     }
     }

@@ -166,3 +166,98 @@ TEST_F(imap_updates, a_big_expunge_seen_in_idle) {
     for (int i = 0; i < 1500; ++i) expected += "* " + std::to_string(i + 2) + " EXPUNGE\r\n";
     EXPECT_EQ(a->output(), expected);
 }
+
+// Sessions whose view is the folder share the store's UID list
+// (shard_store::uids_of) instead of holding a copy each.
+TEST_F(imap_updates, two_sessions_on_one_folder_share_one_uid_array) {
+    for (int i = 0; i < 3; ++i) add("user1", k_lab_msg);
+    auto a = selected("a");
+    auto b = selected("b");
+    ASSERT_NE(a->view_uids(), nullptr);
+    EXPECT_EQ(a->view_uids(), b->view_uids());
+    EXPECT_EQ(a->view_uids(), st->uids_of(*st->find_folder("user1", "INBOX")).get());
+    EXPECT_EQ(*a->view_uids(), (store::uid_list{1, 2, 3}));
+    converse(*a, "u UNSELECT\r\n");
+    EXPECT_EQ(a->view_uids(), nullptr);
+}
+
+TEST_F(imap_updates, a_delivery_then_noop_in_each_session_makes_them_share_the_new_array) {
+    for (int i = 0; i < 3; ++i) add("user1", k_lab_msg);
+    auto a = selected("a");
+    auto b = selected("b");
+    const store::uid_list* before = a->view_uids();
+    add("user1", k_lab_msg);
+    EXPECT_EQ(converse(*a, "a1 NOOP\r\n"), "* 4 EXISTS\r\n* 4 RECENT\r\na1 OK NOOP completed\r\n");
+    EXPECT_NE(a->view_uids(), b->view_uids());
+    EXPECT_EQ(b->view_uids(), before);   // b has not reported it: its numbering is the old one
+    EXPECT_EQ(*b->view_uids(), (store::uid_list{1, 2, 3}));
+    EXPECT_EQ(converse(*b, "b1 NOOP\r\n"), "* 4 EXISTS\r\n* 0 RECENT\r\nb1 OK NOOP completed\r\n");
+    EXPECT_EQ(a->view_uids(), b->view_uids());
+    EXPECT_EQ(*a->view_uids(), (store::uid_list{1, 2, 3, 4}));
+}
+
+// b holds back an EXPUNGE (FETCH may not report it, RFC 3501 §7.4.1) while
+// new mail arrives: its numbering differs from the folder's, so it gets
+// its own list, and shares again once it reports the expunge.
+TEST_F(imap_updates, an_expunge_reported_by_one_session_only_keeps_the_others_numbering) {
+    for (int i = 0; i < 3; ++i) add("user1", k_lab_msg);
+    auto a = selected("a");
+    auto b = selected("b");
+    converse(*a, "a1 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n");
+    EXPECT_EQ(converse(*a, "a2 EXPUNGE\r\n"), "* 2 EXPUNGE\r\na2 OK EXPUNGE completed\r\n");
+    EXPECT_EQ(*a->view_uids(), (store::uid_list{1, 3}));
+    EXPECT_EQ(*b->view_uids(), (store::uid_list{1, 2, 3}));
+    add("user1", k_lab_msg);   // UID 4
+    EXPECT_EQ(converse(*b, "b1 FETCH 3 UID\r\n"),
+              "* 3 FETCH (UID 3)\r\n* 4 EXISTS\r\n* 1 RECENT\r\nb1 OK FETCH completed\r\n");
+    EXPECT_EQ(*b->view_uids(), (store::uid_list{1, 2, 3, 4}));
+    EXPECT_NE(b->view_uids(), st->uids_of(*st->find_folder("user1", "INBOX")).get());
+    EXPECT_EQ(converse(*b, "b2 FETCH 2 UID\r\n"), "b2 NO Some of the requested messages no longer exist\r\n");
+    EXPECT_EQ(converse(*b, "b3 FETCH 4 UID\r\n"), "* 4 FETCH (UID 4)\r\nb3 OK FETCH completed\r\n");
+    EXPECT_EQ(converse(*b, "b4 SEARCH ALL\r\n"), "* SEARCH 1 3 4\r\nb4 OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*b, "b5 UID SEARCH ALL\r\n"), "* SEARCH 1 3 4\r\n* 2 EXPUNGE\r\nb5 OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*b, "b6 FETCH 3 UID\r\n"), "* 3 FETCH (UID 4)\r\nb6 OK FETCH completed\r\n");
+    EXPECT_EQ(converse(*a, "a3 NOOP\r\n"), "* 3 EXISTS\r\n* 2 RECENT\r\na3 OK NOOP completed\r\n");
+    EXPECT_EQ(a->view_uids(), b->view_uids());
+    EXPECT_EQ(*b->view_uids(), (store::uid_list{1, 3, 4}));
+}
+
+// The views of 1,000 idle sessions on a 10,000-message INBOX are one
+// array (the store's), before and after a delivery they all report; the
+// heap a session holds does not grow with the folder.
+TEST_F(imap_updates, a_thousand_sessions_on_ten_thousand_messages_hold_one_uid_array) {
+    constexpr size_t messages = 10000;
+    for (size_t i = 0; i < messages; ++i) add("user1", k_lab_msg, store::flag_seen);
+    auto array_bytes = [](const std::vector<std::unique_ptr<session>>& all) {
+        std::vector<const store::uid_list*> lists;
+        for (auto& s : all) lists.push_back(s->view_uids());
+        std::sort(lists.begin(), lists.end());
+        lists.erase(std::unique(lists.begin(), lists.end()), lists.end());
+        size_t bytes = 0;
+        for (auto* l : lists) bytes += l ? l->capacity() * sizeof(uint32_t) : 0;
+        return std::pair{lists.size(), bytes};
+    };
+    ASSERT_TRUE(st->uids_of(*st->find_folder("user1", "INBOX")));   // built before the count starts
+    auto heap = [] { return ::mallinfo2().uordblks; };
+    std::vector<std::unique_ptr<session>> many;
+    many.reserve(1000);
+    const size_t before = heap();
+    for (int i = 0; i < 1000; ++i) {
+        auto s = open("m" + std::to_string(i));
+        converse(*s, "a LOGIN user1 user1\r\nb SELECT INBOX\r\nd IDLE\r\n");
+        ASSERT_TRUE(s->idling());
+        many.push_back(std::move(s));
+    }
+    const size_t per_session = (heap() - before) / 1000;
+    std::printf("heap per idle session on %zu messages: %zu bytes\n", messages, per_session);
+    EXPECT_LT(per_session, 8u * 1024);   // a private view alone would be 40,000 bytes
+    const size_t one_array = messages * sizeof(uint32_t);
+    auto [lists, bytes] = array_bytes(many);
+    EXPECT_EQ(lists, 1u);
+    EXPECT_EQ(bytes, one_array);
+    add("user1", k_lab_msg);   // every one of them reports it at once
+    for (auto& s : many) EXPECT_EQ(s->output().substr(0, 16), "* 10001 EXISTS\r\n");
+    std::tie(lists, bytes) = array_bytes(many);
+    EXPECT_EQ(lists, 1u);
+    EXPECT_LE(bytes, one_array + 64);
+}

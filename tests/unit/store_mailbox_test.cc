@@ -187,6 +187,40 @@ TEST_F(StoreTest, MoveCopiesThenExpungesTheOriginals) {
     EXPECT_EQ(content(*s, done->messages[1]), "Subject: m\r\n\r\nm\r\n");
 }
 
+// uids_of: one shared list per folder state; flag changes keep it, any
+// change of the messages (append, expunge, copy or move in or out) makes
+// the next call build a new one, while holders keep the old one unchanged.
+TEST_F(StoreTest, UidsOfIsSharedUntilTheMessagesChange) {
+    auto s = open();
+    ASSERT_TRUE(s);
+    std::vector<spool::extent> e{source("Subject: u\r\n\r\nu\r\n")};
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+    ASSERT_TRUE(s->create_folder("u", "Other"));
+    const store::folder* in = s->find_folder("u", store::inbox);
+    auto first = s->uids_of(*in);
+    EXPECT_EQ(*first, (store::uid_list{1, 2, 3}));
+    EXPECT_EQ(s->uids_of(*in), first);
+    ASSERT_TRUE(s->set_flags("u", in->id, 2, store::flag_seen));
+    EXPECT_EQ(s->uids_of(*in), first);
+    ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+    auto second = s->uids_of(*in);
+    EXPECT_NE(second, first);
+    EXPECT_EQ(*second, (store::uid_list{1, 2, 3, 4}));
+    EXPECT_EQ(*first, (store::uid_list{1, 2, 3}));   // a holder's list never changes
+    std::vector<uint32_t> gone{2}, fresh;
+    ASSERT_TRUE(s->expunge("u", in->id, gone));
+    EXPECT_EQ(*s->uids_of(*in), (store::uid_list{1, 3, 4}));
+    ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));   // after an expunge, a list built afresh
+    EXPECT_EQ(*s->uids_of(*in), (store::uid_list{1, 3, 4, 5}));
+    std::vector<uint32_t> some{1, 5};
+    ASSERT_TRUE(s->move("u", in->id, some, "Other", fresh));
+    EXPECT_EQ(*s->uids_of(*in), (store::uid_list{3, 4}));
+    EXPECT_EQ(*s->uids_of(*s->find_folder("u", "Other")), (store::uid_list{1, 2}));
+    ASSERT_TRUE(s->copy("u", in->id, std::vector<uint32_t>{3}, "INBOX", fresh));
+    EXPECT_EQ(*s->uids_of(*in), (store::uid_list{3, 4, 6}));
+    EXPECT_EQ(*second, (store::uid_list{1, 2, 3, 4}));
+}
+
 TEST_F(StoreTest, WatchersSeeChangesOfTheirUserOnly) {
     auto s = open();
     ASSERT_TRUE(s);

@@ -114,6 +114,11 @@ public:
     uint32_t error_count() const noexcept;
     uint32_t auth_failures() const noexcept; // for the host's delay
     std::string_view last_error() const noexcept;  // reason of the last BAD/NO (also logged)
+    // The array behind the selected mailbox's sequence numbers (null when
+    // none is selected): while the session has reported every change of
+    // the folder, the store's shared one (shard_store::uids_of). For tests
+    // and memory accounting.
+    const store::uid_list* view_uids() const noexcept;
 
     struct impl;
 private:

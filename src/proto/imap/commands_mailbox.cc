@@ -38,8 +38,7 @@ void session::impl::select(cursor& a, bool read_only) {
     v.folder_id = f->id;
     v.uidvalidity = f->uidvalidity;
     v.read_only = read_only;
-    v.uids.reserve(f->messages.size());
-    for (const store::message& m : f->messages) v.uids.push_back(m.uid);
+    v.uids.share(store.uids_of(*f));
     // \Recent: a read-write SELECT takes them; EXAMINE only looks.
     uint32_t first = read_only ? std::max(f->recent_uid, uint32_t{1}) : store.claim_recent(user, f->id);
     if (first && first < f->uidnext) v.recent.emplace_back(first, f->uidnext);

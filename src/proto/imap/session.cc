@@ -490,5 +490,6 @@ bool session::authenticated() const noexcept { return !_impl->user.empty() && _i
 uint32_t session::error_count() const noexcept { return _impl->errors; }
 uint32_t session::auth_failures() const noexcept { return _impl->auth_failures; }
 std::string_view session::last_error() const noexcept { return _impl->last_error; }
+const store::uid_list* session::view_uids() const noexcept { return _impl->sel ? _impl->sel->uids.list() : nullptr; }
 
 }  // namespace posthorn::proto::imap

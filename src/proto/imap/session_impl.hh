@@ -8,8 +8,11 @@
 // What a session holds (kept small: 1,000 idle sessions fit in 32 KiB
 // each): the framing buffer, the tag, the login, and when a mailbox is
 // selected its view — one UID per message (the sequence numbers this
-// session reported so far), the \Recent UID ranges it claimed, and the
-// changes other sessions made that it has not reported yet.
+// session reported so far; uid_view.hh: while they are the folder's, one
+// array shared with the store and every other such session, so an idle
+// session's view costs a pointer, not 4 bytes a message), the \Recent UID
+// ranges it claimed, and the changes other sessions made that it has not
+// reported yet.
 //
 // Threading: shard-local, not thread-safe.
 #pragma once
@@ -22,6 +25,7 @@
 #include "proto/imap/reader.hh"
 #include "proto/imap/replies.hh"
 #include "proto/imap/seqset.hh"
+#include "proto/imap/uid_view.hh"
 
 #include <deque>
 #include <optional>
@@ -90,10 +94,10 @@ struct selected_view {
     uint32_t folder_id = 0;
     uint32_t uidvalidity = 0;
     bool read_only = false;
-    std::vector<uint32_t> uids;                               // sequence number - 1 -> UID
-    std::vector<std::pair<uint32_t, uint32_t>> recent;        // claimed [first, end)
+    uid_view uids;                                            // sequence number - 1 -> UID
+    std::vector<std::pair<uint32_t, uint32_t>> recent;        // claimed [first, end), ascending, disjoint
     // Changes not reported yet (other sessions, deliveries).
-    bool appended = false;
+    bool appended = false;                                    // wakes IDLE; report() finds them past the view's last UID
     bool expunged = false;
     bool gone = false;                                        // the folder was deleted
     std::vector<uint32_t> flag_uids;                          // other sessions' flag changes

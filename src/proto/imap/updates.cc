@@ -10,6 +10,9 @@
 // Threading: shard-local; the watcher runs inside the mutating call of
 // whichever session or delivery changed the folder.
 // Limits: pending flag changes are compacted once they outnumber the view.
+// Memory: a view equal to its folder shares the store's UID list
+// (uid_view.hh); only a session holding back an EXPUNGE while it reports
+// new messages copies it, and shares again once it reports the expunge.
 #include "proto/imap/session_impl.hh"
 
 #include <algorithm>
@@ -27,9 +30,12 @@ void number(std::string& out, uint64_t n) {
 }  // namespace
 
 uint32_t selected_view::recent_count() const noexcept {
-    if (recent.empty()) return 0;
+    // The ranges are disjoint and the view ascending: count each range's UIDs.
     uint32_t n = 0;
-    for (uint32_t u : uids) n += is_recent(u);
+    for (const auto& [first, end] : recent) {
+        auto lo = std::lower_bound(uids.begin(), uids.end(), first);
+        n += static_cast<uint32_t>(std::lower_bound(lo, uids.end(), end) - lo);
+    }
     return n;
 }
 
@@ -54,7 +60,10 @@ void session::impl::claim_recent() {
     const store::folder* f = folder();
     if (!f || sel->read_only) return;
     uint32_t first = store.claim_recent(user, f->id);
-    if (first && first < f->uidnext) sel->recent.emplace_back(first, f->uidnext);
+    if (!first || first >= f->uidnext) return;
+    // Claims in a row (no other session claimed between) make one range.
+    if (!sel->recent.empty() && sel->recent.back().second == first) sel->recent.back().second = f->uidnext;
+    else sel->recent.emplace_back(first, f->uidnext);
 }
 
 void session::impl::on_change(const store::change& c) {
@@ -104,45 +113,52 @@ void session::impl::report(bool allow_expunge) {
         // to report (RFC 3501 leaves it open; Dovecot does the same).
         return bye("Selected mailbox was deleted, have to disconnect");
     }
+    const auto& msgs = f->messages;
+    // UIDs only grow, so the folder's messages up to the view's last UID
+    // are all in the view (those still there), and the ones after it are
+    // new to the view.
+    const uint32_t last = v.uids.empty() ? 0 : v.uids.back();
+    const auto upto = std::upper_bound(msgs.begin(), msgs.end(), last,
+                                       [](uint32_t u, const store::message& m) { return u < m.uid; });
+    bool caught_up = false;   // every expunge is reported now
     if (allow_expunge && v.expunged) {
         v.expunged = false;
-        const auto& msgs = f->messages;
-        // UIDs only grow, so the folder's messages up to the view's last UID
-        // are all in the view: as many of them as the view holds means none
-        // is gone (an expunge of k messages notifies k times; one walk).
-        const uint32_t last = v.uids.empty() ? 0 : v.uids.back();
-        const auto upto = std::upper_bound(msgs.begin(), msgs.end(), last,
-                                           [](uint32_t u, const store::message& m) { return u < m.uid; });
+        caught_up = true;
+        // As many of them as the view holds means none is gone (an expunge
+        // of k messages notifies k times; one walk).
         if (static_cast<size_t>(upto - msgs.begin()) != v.uids.size()) {
             size_t j = 0, w = 0;
-            for (size_t i = 0; i < v.uids.size(); ++i) {
-                uint32_t u = v.uids[i];
+            for (uint32_t u : v.uids) {
                 while (j < msgs.size() && msgs[j].uid < u) ++j;
                 if (j < msgs.size() && msgs[j].uid == u) {
-                    v.uids[w++] = u;
+                    ++w;
                     continue;
                 }
                 out.append("* ");
                 number(out, w + 1);
                 out.append(" EXPUNGE\r\n");
             }
-            v.uids.resize(w);
         }
     }
-    if (v.appended) {
-        v.appended = false;
-        uint32_t last = v.uids.empty() ? 0 : v.uids.back();
-        auto it = std::upper_bound(f->messages.begin(), f->messages.end(), last,
-                                   [](uint32_t u, const store::message& m) { return u < m.uid; });
-        if (it != f->messages.end()) {
-            for (; it != f->messages.end(); ++it) v.uids.push_back(it->uid);
-            claim_recent();
-            out.append("* ");
-            number(out, v.uids.size());
-            out.append(" EXISTS\r\n* ");
-            number(out, v.recent_count());
-            out.append(" RECENT\r\n");
-        }
+    v.appended = false;
+    const bool added = upto != msgs.end();
+    if (!v.expunged) {
+        // No expunge left to report: the view is the folder's messages up
+        // to `last` and the new ones, the folder's list. Shared again.
+        if (caught_up || added) v.uids.share(store.uids_of(*f));
+    } else if (added) {
+        // An expunge not reported yet keeps its number while new messages
+        // get theirs: this session's numbering is its own for a while.
+        store::uid_list& mine = v.uids.own();
+        for (auto it = upto; it != msgs.end(); ++it) mine.push_back(it->uid);
+    }
+    if (added) {
+        claim_recent();
+        out.append("* ");
+        number(out, v.uids.size());
+        out.append(" EXISTS\r\n* ");
+        number(out, v.recent_count());
+        out.append(" RECENT\r\n");
     }
     if (!v.flag_uids.empty()) {
         std::sort(v.flag_uids.begin(), v.flag_uids.end());

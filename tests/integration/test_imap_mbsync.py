@@ -199,3 +199,102 @@ def test_mbsync_fetches_byte_identical_and_a_second_run_changes_nothing(make_ser
         m.sync()
         after = (m.listing(), server.mailbox(user), server.mailbox_messages(user))
         assert after == before, m.runs[-1][-3000:]
+
+
+def test_mbsync_appends_local_messages_and_creates_folders(make_server, tmp_path):
+    server = imap_server(make_server)
+    deliver(server, "user1", PLAIN, sender="bob@remote.test")
+    m = Mbsync(server, tmp_path, "user1")
+    m.sync()
+    inbox_msg, archive_msg = local_message("written locally"), local_message("archived locally")
+    m.put("INBOX", "1795000000.1_1.client", inbox_msg)
+    m.put("Archive/2026", "1795000000.1_2.client", archive_msg)
+    m.sync()
+
+    # APPENDed with CRLF line ends (and mbsync's X-TUID), nothing else changed.
+    inbox = server.mailbox_messages("user1")
+    assert len(inbox) == 2 and inbox[0].endswith(PLAIN)
+    assert_same([without_tuid(inbox[1])], [inbox_msg.replace(b"\n", b"\r\n")], m.runs[-1][-3000:])
+    archive = server.mailbox_messages("user1", "Archive/2026")
+    assert_same([without_tuid(x) for x in archive], [archive_msg.replace(b"\n", b"\r\n")], m.runs[-1][-3000:])
+    assert [set(e["flags"]) - {"\\Recent"} for e in server.mailbox("user1", "Archive/2026")] == [set()]
+
+    # The folder mbsync created, and its parent, as imaplib lists them.
+    c = imap(server, "user1")
+    listed = ok(c.list('""', "*"))
+    c.logout()
+    names = {}
+    for line in listed:
+        lm = re.fullmatch(rb'\(([^)]*)\) "(.)" (.+)', line)
+        assert lm, line
+        names[lm.group(3).strip(b'"').decode()] = (lm.group(1).decode(), lm.group(2).decode())
+    assert set(names) >= {"INBOX", "Archive", "Archive/2026"}, names
+    assert all(d == "/" for _, d in names.values()), names
+    assert "\\HasChildren" in names["Archive"][0] and "\\HasNoChildren" in names["Archive/2026"][0], names
+
+    assert "\\Noselect" not in names["Archive"][0], names   # CREATE Archive/2026 made Archive a mailbox too
+    assert server.mailbox("user1", "Archive") == []
+
+    # The local copies got the server's UIDs (APPENDUID) in their names.
+    assert [f.name.split(",U=")[1] for f in m.files("Archive/2026")] == ["1"]
+    assert [f.name.split(",U=")[1].split(":")[0] for f in m.files()] == ["1", "2"]
+    # The next run finds the new (empty) parent Archive and creates it
+    # locally, nothing else; the one after has nothing to do.
+    before = m.listing()
+    m.sync()
+    assert sorted(set(m.listing()) - set(before)) == ["folders/Archive/.mbsyncstate",
+                                                      "folders/Archive/.uidvalidity"], m.runs[-1][-3000:]
+    assert set(before) - set(m.listing()) == set()
+    before = (m.listing(), server.mailbox("user1"), server.mailbox("user1", "Archive/2026"),
+              server.mailbox("user1", "Archive"))
+    m.sync()
+    assert (m.listing(), server.mailbox("user1"), server.mailbox("user1", "Archive/2026"),
+            server.mailbox("user1", "Archive")) == before, m.runs[-1][-3000:]
+
+
+def test_mbsync_syncs_flags_both_ways(make_server, tmp_path):
+    server = imap_server(make_server)
+    deliver(server, "user1", n=3)
+    m = Mbsync(server, tmp_path, "user1")
+    m.sync()
+    first, second, third = m.files()
+
+    # Marked seen and flagged in the Maildir -> \Seen \Flagged on the server.
+    set_flags(first, "FS")
+    m.sync()
+    assert server_flags(server, "user1") == {1: {"\\Seen", "\\Flagged"}, 2: set(), 3: set()}
+
+    # \Answered set over IMAP (and \Seen removed from 1) -> the file names follow.
+    c = imap(server, "user1")
+    ok(c.select("INBOX"))
+    ok(c.uid("STORE", "2", "+FLAGS", "(\\Answered)"))
+    ok(c.uid("STORE", "1", "-FLAGS", "(\\Seen)"))
+    c.logout()
+    m.sync()
+    assert [flags_of(f) for f in m.files()] == ["F", "R", ""], [f.name for f in m.files()]
+    assert server_flags(server, "user1") == {1: {"\\Flagged"}, 2: {"\\Answered"}, 3: set()}
+
+
+def test_mbsync_deletes_both_ways(make_server, tmp_path):
+    server = imap_server(make_server)
+    deliver(server, "user1", n=3)
+    m = Mbsync(server, tmp_path, "user1")
+    m.sync()
+    first, second, third = m.files()
+    keep = third.read_bytes()
+
+    # Trashed in the Maildir + Expunge Both -> expunged on the server (and locally).
+    set_flags(first, "T")
+    m.sync()
+    assert [e["uid"] for e in server.mailbox("user1")] == [2, 3]
+    assert len(m.files()) == 2
+
+    # Expunged over IMAP -> the file goes at the next run.
+    c = imap(server, "user1")
+    ok(c.select("INBOX"))
+    ok(c.uid("STORE", "2", "+FLAGS", "(\\Deleted)"))
+    ok(c.expunge())
+    c.logout()
+    m.sync()
+    assert [e["uid"] for e in server.mailbox("user1")] == [3]
+    assert m.messages() == [keep]

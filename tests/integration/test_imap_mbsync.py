@@ -121,6 +121,11 @@ class Mbsync:
         out = (p.stdout + p.stderr).decode("utf-8", "replace")
         self.runs.append(out)
         assert p.returncode == 0, f"mbsync exited {p.returncode}\n{out[-4000:]}"
+        # No complaint about a reply (mbsync warns of ones it finds odd and
+        # goes on); the one warning expected is LOGIN without TLS.
+        odd = [ln for ln in out.splitlines() if re.search(r"(?i)error|warning|unexpected|bogus|malformed", ln)
+               and "Password is being sent in the clear" not in ln]
+        assert not odd, f"mbsync complained:\n" + "\n".join(odd) + f"\n{out[-4000:]}"
         return p
 
     def dir(self, folder: str) -> Path:

@@ -34,7 +34,7 @@ npm_deps() {
   # (SELF_SIGNED_CERT_IN_CHAIN).
   why=$(sed -n 's/^npm \(ERR!\|error\) code \([A-Za-z0-9_]*\).*/\2/p' "$log" | head -1)
   rm -f "$log"
-  echo "bootstrap: WARNING: npm ci in $dir failed (${why:-see npm's log}); the imapflow tests (test_imap_imapflow.py) will be skipped" >&2
+  echo "bootstrap: WARNING: npm ci in $dir failed (${why:-npm printed no error code}); the imapflow tests (test_imap_imapflow.py) will be skipped" >&2
   rm -rf "$dir/node_modules/imapflow"
   return 0
 }

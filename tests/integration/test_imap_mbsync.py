@@ -8,11 +8,13 @@ Patterns *, Create Both, Expunge Both, SyncState *) and runs `mbsync -a`:
 
   - mail delivered over SMTP (two users; a multipart with an attachment,
     plain ones and a ~1 MB one) lands in the Maildir with the bytes
-    `posthorn mailbox cat` shows (mbsync stores LF line ends: compared
-    after CRLF -> LF), and a second run with nothing changed changes
-    nothing on either side;
-  - messages put into the Maildir are APPENDed, into INBOX and into a
-    folder mbsync CREATEs (Archive/2026, "/" over IMAP);
+    `posthorn mailbox cat` shows (mbsync stores LF line ends and adds
+    one `X-TUID:` line as the last header field: compared after CRLF -> LF
+    and without that line, which must be there once), and a second run
+    with nothing changed changes nothing on either side;
+  - messages put into the Maildir are APPENDed (CRLF, plus X-TUID), into
+    INBOX and into a folder mbsync CREATEs (Archive/2026, "/" over IMAP;
+    SubFolders Verbatim on the Maildir side), getting the server's UIDs;
   - flags both ways (Maildir :2,FS -> \\Seen \\Flagged; imaplib's
     \\Answered -> R in the file name);
   - deletes both ways (T in the Maildir + Expunge Both -> gone on the

@@ -7,11 +7,13 @@ set -eu
 build_pkgs="g++ meson ninja-build pkg-config liburing-dev libmimalloc-dev libxxhash-dev libssl-dev
 libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
 test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix
-dnsmasq-base"
+dnsmasq-base isync"
 
-# The IMAP tests' second client: imapflow from npm, pinned by the committed
-# package-lock.json, installed into tests/integration/imapflow/node_modules
-# (again only when missing or older than the lock file).
+# isync (mbsync): the IMAP tests' independent client from Debian itself.
+# imapflow from npm, another one, pinned by the committed package-lock.json,
+# installed into tests/integration/imapflow/node_modules (again only when
+# missing or older than the lock file); when npm fails that is a warning,
+# not an error, and test_imap_imapflow.py skips.
 npm_deps() {
   dir=tests/integration/imapflow
   [ -f "$dir/package-lock.json" ] || return 0
@@ -19,9 +21,22 @@ npm_deps() {
     return 0
   fi
   echo "bootstrap: npm ci in $dir"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || \
-    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
-  touch "$dir/node_modules"
+  log=$(mktemp)
+  if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1 || \
+     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+    rm -f "$log"
+    touch "$dir/node_modules"
+    return 0
+  fi
+  # Not fatal: the imapflow tests skip (with this reason) and every other
+  # test, mbsync's included, still runs. Typical cause: no route to the npm
+  # registry, or a TLS-intercepting proxy whose CA Node does not trust
+  # (SELF_SIGNED_CERT_IN_CHAIN).
+  why=$(sed -n 's/^npm \(ERR!\|error\) code \([A-Za-z0-9_]*\).*/\2/p' "$log" | head -1)
+  rm -f "$log"
+  echo "bootstrap: WARNING: npm ci in $dir failed (${why:-npm printed no error code}); the imapflow tests (test_imap_imapflow.py) will be skipped" >&2
+  rm -rf "$dir/node_modules/imapflow"
+  return 0
 }
 
 cd "$(dirname "$0")/.."

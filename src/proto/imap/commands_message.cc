@@ -19,11 +19,7 @@
 namespace posthorn::proto::imap {
 namespace {
 
-void number(std::string& out, uint64_t n) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, n);
-    out.append(buf, r.ptr);
-}
+void number(std::string& out, uint64_t n) { core::append_number(out, n); }
 
 }  // namespace
 

@@ -28,11 +28,7 @@ using section_kind = store::mime::section::kind;
 
 constexpr size_t k_window_bytes_min = 512;
 
-void number(std::string& out, uint64_t n) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, n);
-    out.append(buf, r.ptr);
-}
+void number(std::string& out, uint64_t n) { core::append_number(out, n); }
 
 bool sets_seen(const fetch_att& f) noexcept {
     return (f.what == kind::section && !f.peek) || f.what == kind::rfc822 || f.what == kind::rfc822_text;

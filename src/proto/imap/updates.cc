@@ -15,17 +15,15 @@
 // new messages copies it, and shares again once it reports the expunge.
 #include "proto/imap/session_impl.hh"
 
+#include "posthorn/core/text.hh"
+
 #include <algorithm>
 #include <charconv>
 
 namespace posthorn::proto::imap {
 namespace {
 
-void number(std::string& out, uint64_t n) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, n);
-    out.append(buf, r.ptr);
-}
+void number(std::string& out, uint64_t n) { core::append_number(out, n); }
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 // SASL PLAIN decoding; see sasl_plain.hh.
+#include "posthorn/core/text.hh"
 #include "proto/pop3/sasl_plain.hh"
 
 #include <cstdint>
@@ -8,14 +9,7 @@ namespace {
 
 constexpr size_t k_field_bytes_max = 255;
 
-int sextet(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
+int sextet(char c) noexcept { return core::base64_value(c); }
 
 }  // namespace
 

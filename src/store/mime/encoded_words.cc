@@ -21,14 +21,7 @@ int hex_value(char c) noexcept {
     return -1;
 }
 
-int base64_value(char c) noexcept {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
+int base64_value(char c) noexcept { return core::base64_value(c); }
 
 std::string decode_b(std::string_view in) {
     std::string out;

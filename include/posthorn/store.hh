@@ -236,6 +236,10 @@ public:
     core::result<uint64_t> ensure_inbox(std::string_view user);
     // Bytes [offset, offset + length) of a message (clamped to its size).
     core::result<void> read(const message& m, uint64_t offset, uint64_t length, std::string& out);
+    // The same bytes appended to `out`, read straight into its tail (a
+    // FETCH literal goes from the page cache into the output once).
+    // On failure `out` is as it was.
+    core::result<void> read_append(const message& m, uint64_t offset, uint64_t length, std::string& out);
     // Where a message's bytes are, to send with sendfile/splice. Writes
     // pending in memory are flushed first.
     core::result<spool::extent> extent_of(const message& m);

@@ -565,16 +565,23 @@ std::vector<std::string> shard_store::subscriptions(std::string_view user) const
 
 core::result<void> shard_store::read(const message& m, uint64_t offset, uint64_t length, std::string& out) {
     out.clear();
+    return read_append(m, offset, length, out);
+}
+
+core::result<void> shard_store::read_append(const message& m, uint64_t offset, uint64_t length, std::string& out) {
     if (offset >= m.size) return core::ok();
     length = std::min(length, m.size - offset);
     if (m.segment == _current && !_gathered.empty() && m.offset >= _gathered_at) {
-        out.assign(_gathered, static_cast<size_t>(m.offset - _gathered_at + offset), static_cast<size_t>(length));
+        out.append(_gathered, static_cast<size_t>(m.offset - _gathered_at + offset), static_cast<size_t>(length));
         return core::ok();
     }
     auto fd = fd_of(m.segment);
     if (!fd) return fd.err();
-    out.resize(static_cast<size_t>(length));
-    return spool::read_all(*fd, out.data(), out.size(), m.offset + offset);
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(length));
+    auto r = spool::read_all(*fd, out.data() + at, static_cast<size_t>(length), m.offset + offset);
+    if (!r) out.resize(at);
+    return r;
 }
 
 core::result<spool::extent> shard_store::extent_of(const message& m) {

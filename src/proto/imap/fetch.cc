@@ -327,12 +327,12 @@ bool session::impl::fetch_att_out(const fetch_att& f) {
         return false;
     }
     if (len == 0) return true;
-    if (auto rd = store.read(m, r->offset + off, len, scratch); !rd || scratch.size() != len) {
+    const size_t at = out.size();
+    if (auto rd = store.read_append(m, r->offset + off, len, out); !rd || out.size() - at != len) {
         core::log::warn("imap session={} event=store_error op=fetch_read uid={}", id, m.uid);
         bye("Internal error reading a message");
         return false;
     }
-    out.append(scratch);
     return true;
 }
 
@@ -341,13 +341,13 @@ void session::impl::next_output(size_t window_bytes) {
     window_bytes = std::max(window_bytes, k_window_bytes_min);
     if (job.lit_left) {
         uint64_t n = std::min<uint64_t>(window_bytes, job.lit_left);
-        if (auto r = store.read(job.msg, job.lit_offset, n, scratch); !r || scratch.size() != n) {
+        const size_t at = out.size();
+        if (auto r = store.read_append(job.msg, job.lit_offset, n, out); !r || out.size() - at != n) {
             // The literal's length is out: the only way to stop is to close.
             core::log::warn("imap session={} event=store_error op=fetch_stream uid={}", id, job.msg.uid);
             last_error = replies::server_error.reason;
             return close();
         }
-        out.append(scratch);
         job.lit_offset += n;
         job.lit_left -= n;
         if (job.lit_left) return;

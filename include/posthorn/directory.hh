@@ -25,6 +25,20 @@ struct user {
     std::string password_hash;   // crypt(3) string, or {PLAIN}secret
     std::string display_name;
     std::vector<std::string> addresses;
+    // Address-book attributes (LDAP inetOrgPerson); empty = absent.
+    std::string given_name;
+    std::string surname;
+    std::string title;
+    std::string department;
+    std::string telephone;
+};
+
+// A named set of users (LDAP groupOfNames). Members are user names, lower
+// case, each naming a user of the same snapshot (checked when built).
+struct group {
+    std::string name;
+    std::string description;
+    std::vector<std::string> members;
 };
 
 enum class address_kind { local_user, alias, unknown_local, foreign };
@@ -40,12 +54,15 @@ using core::string_map;
 class snapshot {
 public:
     snapshot(std::vector<std::string> local_domains, std::vector<user> users,
-             std::unordered_map<std::string, std::vector<std::string>> aliases);
+             std::unordered_map<std::string, std::vector<std::string>> aliases, std::vector<group> groups = {});
 
     // The first local domain; unqualified addresses are qualified with it.
     const std::string& primary_domain() const noexcept { return _domains.front(); }
     const std::vector<std::string>& local_domains() const noexcept { return _domains; }
     const std::vector<user>& users() const noexcept { return _users; }
+    const std::vector<group>& groups() const noexcept { return _groups; }
+    // Indexes into groups() of the groups `u` (one of users()) belongs to.
+    const std::vector<size_t>& groups_of(const user& u) const noexcept;
 
     bool is_local_domain(std::string_view domain) const noexcept;
     // `address` is local@domain (already qualified).
@@ -58,6 +75,8 @@ public:
 private:
     std::vector<std::string> _domains;   // lower case, never empty
     std::vector<user> _users;
+    std::vector<group> _groups;
+    std::vector<std::vector<size_t>> _groups_of;  // parallel to _users
     string_map<size_t> _by_address;   // lower-cased full address -> user
     string_map<size_t> _by_name;
     string_map<std::vector<std::string>> _aliases;  // lower-cased keys

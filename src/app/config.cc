@@ -2,6 +2,7 @@
 // main thread; toml++ exceptions stay inside this file.
 #include "posthorn/app/config.hh"
 #include "posthorn/core/log.hh"
+#include "posthorn/core/text.hh"
 #include "posthorn/net/resolver.hh"
 #include "posthorn/queue/retry.hh"
 
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <thread>
 #include <toml++/toml.h>
+#include <unordered_set>
 
 namespace posthorn::app {
 namespace {
@@ -68,6 +70,11 @@ struct parser {
             dst.push_back(*v);
         }
         return true;
+    }
+    static std::string lower(std::string_view s) {
+        std::string out(s);
+        for (char& c : out) c = core::ascii_lower(c);
+        return out;
     }
     const toml::table* section(std::string_view name) {
         const toml::node* n = root.get(name);
@@ -168,8 +175,13 @@ struct parser {
                 const toml::table* t = e.as_table();
                 if (!t) return fail("users", "must be an array of tables ([[users]])");
                 user_entry u;
+                warn_unknown(*t, "users", {"name", "password", "display_name", "addresses", "given_name", "surname",
+                                           "title", "department", "telephone"});
                 if (!str(*t, "users", "name", u.name) || !str(*t, "users", "password", u.password) ||
-                    !str(*t, "users", "display_name", u.display_name) || !strings(*t, "users", "addresses", u.addresses))
+                    !str(*t, "users", "display_name", u.display_name) || !strings(*t, "users", "addresses", u.addresses) ||
+                    !str(*t, "users", "given_name", u.given_name) || !str(*t, "users", "surname", u.surname) ||
+                    !str(*t, "users", "title", u.title) || !str(*t, "users", "department", u.department) ||
+                    !str(*t, "users", "telephone", u.telephone))
                     return false;
                 if (u.name.empty()) return fail("users.name", "every user needs a name");
                 if (u.password.rfind("{PLAIN}", 0) == 0 || u.password.rfind("{DEMO}", 0) == 0) ++plain_passwords;
@@ -178,6 +190,30 @@ struct parser {
             if (plain_passwords)
                 core::log::warn("event=config_plain_passwords users={} source=\"{}\" note=\"for demos and tests; use posthorn mkpasswd\"",
                                 plain_passwords, out.source);
+        }
+        if (const toml::node* n = root.get("groups")) {
+            const toml::array* a = n->as_array();
+            if (!a) return fail("groups", "must be an array of tables ([[groups]])");
+            out.groups.clear();
+            std::unordered_set<std::string> user_names;
+            for (const auto& u : out.users) user_names.insert(lower(u.name));
+            std::unordered_set<std::string> group_names;
+            for (const auto& e : *a) {
+                const toml::table* t = e.as_table();
+                if (!t) return fail("groups", "must be an array of tables ([[groups]])");
+                warn_unknown(*t, "groups", {"name", "description", "members"});
+                group_entry g;
+                if (!str(*t, "groups", "name", g.name) || !str(*t, "groups", "description", g.description) ||
+                    !strings(*t, "groups", "members", g.members))
+                    return false;
+                if (g.name.empty()) return fail("groups.name", "every group needs a name");
+                for (const auto& m : g.members)
+                    if (!user_names.contains(lower(m)))
+                        return fail("groups.members", "group \"" + g.name + "\" names \"" + m + "\", who is no user");
+                if (!group_names.insert(lower(g.name)).second)
+                    return fail("groups.name", "two groups are named \"" + g.name + "\"");
+                out.groups.push_back(std::move(g));
+            }
         }
         if (auto* s = section("aliases")) {
             for (const auto& [k, v] : *s) {

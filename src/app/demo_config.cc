@@ -33,30 +33,45 @@ name = "user1"
 password = "{DEMO}user1"
 display_name = "User One"
 addresses = ["user1@example.test"]
+given_name = "User"
+surname = "One"
 
 [[users]]
 name = "user2"
 password = "{DEMO}user2"
 display_name = "User Two"
 addresses = ["user2@example.test"]
+given_name = "User"
+surname = "Two"
 
 [[users]]
 name = "user3"
 password = "{DEMO}user3"
 display_name = "User Three"
 addresses = ["user3@example.test"]
+given_name = "User"
+surname = "Three"
 
 [[users]]
 name = "user4"
 password = "{DEMO}user4"
 display_name = "User Four"
 addresses = ["user4@example.test"]
+given_name = "User"
+surname = "Four"
 
 [[users]]
 name = "user5"
 password = "{DEMO}user5"
 display_name = "User Five"
 addresses = ["user5@example.test"]
+given_name = "User"
+surname = "Five"
+
+[[groups]]
+name = "staff"
+description = "Everyone at example.test"
+members = ["user1", "user2", "user3", "user4", "user5"]
 
 [aliases]
 "postmaster@example.test" = ["user1@example.test"]

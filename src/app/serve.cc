@@ -58,8 +58,12 @@ uint64_t wall_clock_us() {
 
 directory::snapshot build_directory(const config& cfg) {
     std::vector<directory::user> users;
-    for (const auto& u : cfg.users) users.push_back({u.name, u.password, u.display_name, u.addresses});
-    return directory::snapshot(cfg.local_domains, std::move(users), cfg.aliases);
+    for (const auto& u : cfg.users)
+        users.push_back({u.name, u.password, u.display_name, u.addresses, u.given_name, u.surname, u.title,
+                         u.department, u.telephone});
+    std::vector<directory::group> groups;
+    for (const auto& g : cfg.groups) groups.push_back({g.name, g.description, g.members});
+    return directory::snapshot(cfg.local_domains, std::move(users), cfg.aliases, std::move(groups));
 }
 
 // Mailboxes belong to shard xxh3(user) % shards: with fewer shards than a

@@ -14,8 +14,8 @@ std::string to_lower(std::string_view s) {
 }
 
 snapshot::snapshot(std::vector<std::string> local_domains, std::vector<user> users,
-                   std::unordered_map<std::string, std::vector<std::string>> aliases)
-    : _users(std::move(users)) {
+                   std::unordered_map<std::string, std::vector<std::string>> aliases, std::vector<group> groups)
+    : _users(std::move(users)), _groups(std::move(groups)), _groups_of(_users.size()) {
     PH_ASSERT(!local_domains.empty());
     for (auto& d : local_domains) _domains.push_back(to_lower(d));
     for (size_t i = 0; i < _users.size(); ++i) {
@@ -24,6 +24,20 @@ snapshot::snapshot(std::vector<std::string> local_domains, std::vector<user> use
         for (auto& a : _users[i].addresses) _by_address.emplace(to_lower(a), i);
     }
     for (auto& [k, v] : aliases) _aliases.emplace(to_lower(k), std::move(v));
+    for (size_t g = 0; g < _groups.size(); ++g) {
+        for (auto& m : _groups[g].members) {
+            m = to_lower(m);
+            auto it = _by_name.find(m);
+            PH_ASSERT(it != _by_name.end());  // the config checks members name users
+            auto& of = _groups_of[it->second];
+            if (of.empty() || of.back() != g) of.push_back(g);
+        }
+    }
+}
+
+const std::vector<size_t>& snapshot::groups_of(const user& u) const noexcept {
+    PH_ASSERT(&u >= _users.data() && &u < _users.data() + _users.size());
+    return _groups_of[static_cast<size_t>(&u - _users.data())];
 }
 
 namespace {

@@ -81,3 +81,33 @@ TEST(app_config, trusted_networks_match_by_prefix) {
     v6[15] = 1;
     EXPECT_TRUE(c.contains(v6, true));
 }
+
+TEST(app_config, groups_and_address_book_attributes_parse_and_unknown_members_are_refused) {
+    const std::string base =
+        "[domains]\nlocal=[\"a.test\"]\n"
+        "[[users]]\nname=\"ann\"\npassword=\"{PLAIN}x\"\ngiven_name=\"Ann\"\nsurname=\"Lee\"\ntitle=\"Boss\"\n"
+        "department=\"Ops\"\ntelephone=\"+1 555 0100\"\n"
+        "[[users]]\nname=\"bob\"\npassword=\"{PLAIN}y\"\n";
+    config c;
+    std::string msg;
+    ASSERT_TRUE(parse_config(base + "[[groups]]\nname=\"staff\"\ndescription=\"All\"\nmembers=[\"Ann\",\"bob\"]\n",
+                             "t.toml", c, msg))
+        << msg;
+    ASSERT_EQ(c.users.size(), 2u);
+    EXPECT_EQ(c.users[0].given_name, "Ann");
+    EXPECT_EQ(c.users[0].surname, "Lee");
+    EXPECT_EQ(c.users[0].title, "Boss");
+    EXPECT_EQ(c.users[0].department, "Ops");
+    EXPECT_EQ(c.users[0].telephone, "+1 555 0100");
+    ASSERT_EQ(c.groups.size(), 1u);
+    EXPECT_EQ(c.groups[0].description, "All");
+    EXPECT_EQ(c.groups[0].members, (std::vector<std::string>{"Ann", "bob"}));
+
+    EXPECT_FALSE(parse_config(base + "[[groups]]\nname=\"staff\"\nmembers=[\"carol\"]\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("groups.members"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("carol"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[[groups]]\nname=\"s\"\n[[groups]]\nname=\"S\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("groups.name"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[[groups]]\nmembers=[\"ann\"]\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("groups.name"), std::string::npos) << msg;
+}

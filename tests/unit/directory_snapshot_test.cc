@@ -38,3 +38,21 @@ TEST(directory_snapshot, unknown_local_foreign_and_alias_are_told_apart) {
     EXPECT_EQ(a.targets->front(), "user1@example.test");
     EXPECT_EQ(d.primary_domain(), "example.test");
 }
+
+TEST(directory_snapshot, groups_know_their_members_and_users_their_groups) {
+    std::vector<user> users;
+    users.push_back({"user1", "{PLAIN}a", "User One", {"user1@example.test"}, "User", "One", "", "", ""});
+    users.push_back({"user2", "{PLAIN}b", "User Two", {"user2@example.test"}, "", "", "", "", ""});
+    users.push_back({"user3", "{PLAIN}c", "User Three", {}, "", "", "", "", ""});
+    std::vector<group> groups;
+    groups.push_back({"staff", "Everyone", {"USER1", "user2"}});
+    groups.push_back({"admins", "", {"user2"}});
+    snapshot d({"example.test"}, std::move(users), {}, std::move(groups));
+    ASSERT_EQ(d.groups().size(), 2u);
+    EXPECT_EQ(d.groups()[0].members[0], "user1");  // lower-cased, as user names are
+    const user* u2 = d.find_user("user2");
+    ASSERT_NE(u2, nullptr);
+    EXPECT_EQ(d.groups_of(*u2), (std::vector<size_t>{0, 1}));
+    EXPECT_EQ(d.groups_of(*d.find_user("user1")), (std::vector<size_t>{0}));
+    EXPECT_TRUE(d.groups_of(*d.find_user("user3")).empty());
+}

@@ -31,6 +31,13 @@ struct user_entry {
     std::string password;
     std::string display_name;
     std::vector<std::string> addresses;
+    std::string given_name, surname, title, department, telephone;
+};
+
+struct group_entry {
+    std::string name;
+    std::string description;
+    std::vector<std::string> members;  // user names
 };
 
 struct config {
@@ -65,9 +72,10 @@ struct config {
     uint64_t zero_ahead_bytes = 2ull << 20;  // spool::options::zero_ahead_bytes; 0 = off
     uint32_t chunk_bytes = 16384;
     uint32_t chunks_per_shard = 512;        // 8 MiB of receive buffers per shard: the RSS bound
-    // [domains] [[users]] [aliases] [routes]
+    // [domains] [[users]] [[groups]] [aliases] [routes]
     std::vector<std::string> local_domains;
     std::vector<user_entry> users;
+    std::vector<group_entry> groups;
     std::unordered_map<std::string, std::vector<std::string>> aliases;
     std::unordered_map<std::string, std::string> routes;
     // [queue]

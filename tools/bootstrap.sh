@@ -7,7 +7,7 @@ set -eu
 build_pkgs="g++ meson ninja-build pkg-config liburing-dev libmimalloc-dev libxxhash-dev libssl-dev
 libtomlplusplus-dev libfmt-dev libc-ares-dev libcrypt-dev"
 test_pkgs="libgtest-dev libbenchmark-dev python3 python3-pytest python3-aiosmtpd swaks netcat-openbsd procps postfix
-dnsmasq-base isync"
+dnsmasq-base isync ldap-utils python3-ldap3"
 
 # isync (mbsync): the IMAP tests' independent client from Debian itself.
 # imapflow from npm, another one, pinned by the committed package-lock.json,

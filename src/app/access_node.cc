@@ -124,7 +124,8 @@ void access_node::on_open(net::connection& c) noexcept {
 }
 
 bool access_node::blocked(const conn_state& a) const noexcept {
-    return a.checking || a.held || a.leaving || a.s->streaming() || a.s->pending_login();
+    return a.checking || a.held || a.leaving || (a.s->streaming() && !a.s->feeds_while_streaming()) ||
+           a.s->pending_login();
 }
 
 size_t access_node::on_data(net::connection& c, const core::slice& bytes) noexcept {
@@ -285,7 +286,7 @@ void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user*
         return;
     }
     const uint32_t owner = mailbox_owner(u->name, _here.count());
-    if (owner == _here.id() || _stopped || !_table[owner]) {
+    if (!_proto.moves_to_mailbox_owner() || owner == _here.id() || _stopped || !_table[owner]) {
         a.checking = false;
         const store_mark mark = store_mark_now();
         a.s->login_checked(true, u->name);

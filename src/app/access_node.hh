@@ -1,4 +1,5 @@
-// access_node: the mailbox-access side of one shard (POP3, IMAP): wires each
+// access_node: the mailbox-access side of one shard (POP3, IMAP, and LDAP,
+// which has logins but no mailbox and so no handoff): wires each
 // connection to a sans-I/O session of its protocol, runs the logins of
 // proto/login.hh, and moves a logged-in session to the shard that owns its
 // mailbox (DESIGN.md: every mailbox operation then runs shard-local).
@@ -59,6 +60,10 @@ public:
     virtual void on_disconnect() noexcept = 0;
     // The autologout timer ran out: a last word (IMAP's BYE), if any.
     virtual void on_timeout() = 0;
+    // True when feed() may be called while streaming() (LDAP takes an
+    // Abandon for the search it is streaming); the session then consumes
+    // only what it can act on and leaves the rest.
+    virtual bool feeds_while_streaming() const noexcept { return false; }
 };
 
 // access_session over a protocol session whose members have those names
@@ -103,6 +108,9 @@ public:
     // Null when the blob is not one of this protocol's.
     virtual std::unique_ptr<access_session> resume(access_peer peer, std::string_view blob) = 0;
     virtual std::string_view too_many_connections() const noexcept = 0;  // the reply, then close
+    // POP3 and IMAP sessions move to the shard owning the user's mailbox
+    // after login; a protocol without mailboxes (LDAP) stays where it is.
+    virtual bool moves_to_mailbox_owner() const noexcept { return true; }
 };
 
 class access_node;

@@ -281,6 +281,16 @@ struct parser {
             if (!duration(*s, "imap", "timeout", out.imap_timeout_ms)) return false;
             if (out.imap_timeout_ms < 1000) return fail("imap.timeout", "must be at least 1s");
         }
+        if (auto* s = section("ldap")) {
+            warn_unknown(*s, "ldap", {"base", "anonymous", "size_limit", "time_limit", "timeout"});
+            if (!str(*s, "ldap", "base", out.ldap_base) || !boolean(*s, "ldap", "anonymous", out.ldap_anonymous) ||
+                !num(*s, "ldap", "size_limit", out.ldap_size_limit) ||
+                !duration(*s, "ldap", "time_limit", out.ldap_time_limit_ms) ||
+                !duration(*s, "ldap", "timeout", out.ldap_timeout_ms))
+                return false;
+            if (out.ldap_timeout_ms < 1000) return fail("ldap.timeout", "must be at least 1s");
+            if (out.ldap_time_limit_ms % 1000) return fail("ldap.time_limit", "must be whole seconds");
+        }
         if (auto* s = section("dns")) {
             warn_unknown(*s, "dns", {"servers", "timeout", "attempts"});
             if (!strings(*s, "dns", "servers", out.dns_servers) || !duration(*s, "dns", "timeout", out.dns_timeout_ms) ||

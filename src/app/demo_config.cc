@@ -16,8 +16,9 @@ durability = "fsync"
 smtp = ["127.0.0.1:2525"]
 pop3 = ["127.0.0.1:1100"]
 imap = ["127.0.0.1:1430"]
+ldap = ["127.0.0.1:3890"]
 metrics = ["127.0.0.1:9025"]
-# ldap and rpc listeners arrive with their issues.
+# the rpc listener arrives with its issue.
 
 [smtp]
 max_message_size = 52428800
@@ -76,6 +77,12 @@ members = ["user1", "user2", "user3", "user4", "user5"]
 [aliases]
 "postmaster@example.test" = ["user1@example.test"]
 "abuse@example.test" = ["user1@example.test"]
+
+[ldap]
+# base = "dc=example,dc=test"   (the default: from the primary domain)
+anonymous = true
+size_limit = 500
+time_limit = "1h"
 
 [queue]
 retry = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]

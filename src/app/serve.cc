@@ -11,6 +11,7 @@
 #include "delivery.hh"
 #include "local_agent.hh"
 #include "imap_access.hh"
+#include "ldap_access.hh"
 #include "metrics.hh"
 #include "pop3_access.hh"
 #include "smtp_node.hh"
@@ -36,6 +37,8 @@ struct serve_context {
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
     access_node_table pop3_nodes{};    // slot i: written by shard i; read by others to address handoffs
     access_node_table imap_nodes{};
+    access_node_table ldap_nodes{};
+    const proto::ldap::tree* ldap_tree = nullptr;  // built once, read-only; null when no ldap listener
     std::atomic<int> exit_code{0};
     // Each shard's spool outlives every shard's loop: an owner shard may
     // still be copying a message out of another shard's spool files when
@@ -176,12 +179,22 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     access_node pop3_node(cfg, ctx.dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
     imap_protocol imap(cfg, ctx.dir, *mailboxes);
     access_node imap_node(cfg, ctx.dir, sh, reg, *mailboxes, imap, ctx.imap_nodes);
-    auto access_hook = io.add_turn_hook([p = &pop3_node, i = &imap_node]() noexcept {
+    // LDAP: binds use the same login path; sessions stay on this shard.
+    std::unique_ptr<ldap_protocol> ldap;
+    std::unique_ptr<access_node> ldap_node;
+    if (ctx.ldap_tree) {
+        ldap = std::make_unique<ldap_protocol>(cfg, *ctx.ldap_tree);
+        ldap_node = std::make_unique<access_node>(cfg, ctx.dir, sh, reg, *mailboxes, *ldap, ctx.ldap_nodes);
+    }
+    auto access_hook = io.add_turn_hook([p = &pop3_node, i = &imap_node, l = ldap_node.get()]() noexcept {
         p->turn();
         i->turn();
+        if (l) l->turn();
     });
     for (auto [proto, addrs, access] : {std::tuple{"pop3", &cfg.listen_pop3, &pop3_node},
-                                      std::tuple{"imap", &cfg.listen_imap, &imap_node}}) {
+                                      std::tuple{"imap", &cfg.listen_imap, &imap_node},
+                                      std::tuple{"ldap", &cfg.listen_ldap, ldap_node.get()}}) {
+        if (!access) continue;
         for (const auto& addr : *addrs) {
             if (auto l = reg.listen(addr, *access); !l) {
                 core::log::error("event=listen_failed proto={} addr={} reason=\"{}\"", proto, addr, l.err().reason());
@@ -226,6 +239,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     sink.set_durable_message(nullptr, nullptr);
     pop3_node.stop();
     imap_node.stop();
+    if (ldap_node) ldap_node->stop();
     reg.close_all(/*graceful=*/true);
     io.run_until_idle();
     io.remove_turn_hook(access_hook);
@@ -245,8 +259,21 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 int run_serve(const config& cfg) {
     directory::snapshot dir = build_directory(cfg);
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
-    for (const auto* l : {&cfg.listen_ldap, &cfg.listen_rpc})
-        if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
+    if (!cfg.listen_rpc.empty())
+        core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", cfg.listen_rpc.front());
+    // The LDAP tree: built once from the snapshot, shared read-only by every
+    // shard (a reload builds a new one from the new snapshot).
+    std::shared_ptr<const proto::ldap::tree> ldap_tree;
+    if (!cfg.listen_ldap.empty()) {
+        std::string why;
+        ldap_tree = proto::ldap::build_tree(dir, cfg.ldap_base, why);
+        if (!ldap_tree) {
+            core::log::error("event=ldap_tree_failed reason=\"{}\"", why);
+            return 1;
+        }
+        core::log::info("event=ldap_tree base=\"{}\" entries={}", proto::ldap::tree_base(*ldap_tree),
+                        proto::ldap::tree_entries(*ldap_tree));
+    }
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
 
@@ -260,12 +287,15 @@ int run_serve(const config& cfg) {
     core::shard_set shards(sc);
     auto metrics = std::make_unique<metrics_registry>();
     serve_context ctx{cfg, dir, *metrics};
+    ctx.ldap_tree = ldap_tree.get();
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
     for (const auto& a : cfg.listen_pop3) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_imap.empty()) std::fprintf(stderr, "; imap on");
     for (const auto& a : cfg.listen_imap) std::fprintf(stderr, " %s", a.c_str());
+    if (!cfg.listen_ldap.empty()) std::fprintf(stderr, "; ldap on");
+    for (const auto& a : cfg.listen_ldap) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });

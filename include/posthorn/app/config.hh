@@ -102,6 +102,12 @@ struct config {
     // [pop3] [imap]: autologout timers.
     uint64_t pop3_timeout_ms = 600000;      // RFC 1939 §3: at least 10 minutes
     uint64_t imap_timeout_ms = 1800000;     // RFC 3501 §5.4: at least 30 minutes
+    // [ldap]: the directory over LDAPv3, read-only (proto/ldap_session.hh).
+    std::string ldap_base;                  // "" = dc=<labels of the primary domain>
+    bool ldap_anonymous = true;             // anonymous binds and reads, as slapd's default
+    uint32_t ldap_size_limit = 500;         // entries per search (per page when paged), slapd's default; 0 = none
+    uint64_t ldap_time_limit_ms = 3600000;  // per search, slapd's default; 0 = none
+    uint64_t ldap_timeout_ms = 900000;      // idle connections are closed after this
 
     std::string source = "embedded demo config";
 };

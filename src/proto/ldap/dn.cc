@@ -28,6 +28,8 @@ struct dn_parser {
     }
 
     bool type(std::string& out) {
+        // "oid.2.5.4.3" (RFC 2253 allowed the prefix)
+        if (s.size() - i > 4 && core::iequals(s.substr(i, 4), "oid.") && is_digit(s[i + 4])) i += 4;
         size_t start = i;
         if (i < s.size() && is_alpha(s[i])) {
             while (i < s.size() && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '-')) ++i;
@@ -37,9 +39,7 @@ struct dn_parser {
         } else {
             return false;
         }
-        // "oid.2.5.4.3" (RFC 2253 allowed the prefix)
         out.assign(s.substr(start, i - start));
-        if (out.size() > 4 && core::iequals(out.substr(0, 4), "oid.")) out.erase(0, 4);
         return true;
     }
 

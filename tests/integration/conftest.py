@@ -123,8 +123,11 @@ def listening_sockets(port: int) -> int:
     return n
 
 
-def default_config(io: str, data_dir: Path, port: int, pop3_port: int = 0, imap_port: int = 0) -> dict:
+def default_config(io: str, data_dir: Path, port: int, pop3_port: int = 0, imap_port: int = 0,
+                   ldap_port: int = 0) -> dict:
     listen = {"smtp": [f"127.0.0.1:{port}"]}
+    if ldap_port:
+        listen["ldap"] = [f"127.0.0.1:{ldap_port}"]
     if pop3_port:
         listen["pop3"] = [f"127.0.0.1:{pop3_port}"]
     if imap_port:
@@ -459,7 +462,9 @@ class Server:
         self.port = free_port()
         self.pop3_port = free_port()
         self.imap_port = free_port()
-        self.config = merge_config(default_config(io, self.data_dir, self.port, self.pop3_port, self.imap_port),
+        self.ldap_port = free_port()
+        self.config = merge_config(default_config(io, self.data_dir, self.port, self.pop3_port, self.imap_port,
+                                                  self.ldap_port),
                                    overrides)
         self.config_path = workdir / "posthorn.toml"
         self.config_path.write_text(to_toml(self.config))
@@ -513,7 +518,7 @@ class Server:
 
     def listen_ports(self) -> list[int]:
         ports = []
-        for proto in ("smtp", "pop3", "imap"):
+        for proto in ("smtp", "pop3", "imap", "ldap"):
             for addr in self.config.get("listen", {}).get(proto, []):
                 ports.append(int(addr.rsplit(":", 1)[1]))
         return ports

@@ -23,12 +23,12 @@
 // Unknown extended operations get protocolError (2); a critical control we
 // do not know gets unavailableCriticalExtension (12).
 //
-// Bind rules (RFC 4513): "" with no password is anonymous (refused with
-// inappropriateAuthentication (48) when anonymous is off); a DN with an
+// Bind rules (RFC 4513): "" with no password is anonymous; a DN with an
 // empty password is unwillingToPerform (53) (§5.1.2, unauthenticated bind);
 // a wrong password and an unknown DN both get invalidCredentials (49) with
-// the same empty text. With anonymous off, an anonymous client may read the
-// rootDSE and cn=Subschema only; other searches and compares get
+// the same empty text. With anonymous off, the anonymous bind still
+// succeeds (clients bind before they discover), but an anonymous client may
+// read only the rootDSE and cn=Subschema; other searches and compares get
 // insufficientAccessRights (50).
 //
 // Limits (session_config): a PDU is at most pdu_bytes_max (its length is

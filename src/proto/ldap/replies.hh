@@ -38,7 +38,6 @@ struct error {
 inline constexpr error version_unsupported{protocol_error, "only LDAPv3 is supported", "version"};
 inline constexpr error sasl_unsupported{auth_method_not_supported, "SASL is not supported; use a simple bind",
                                         "sasl"};
-inline constexpr error anonymous_refused{inappropriate_authentication, "anonymous bind disallowed", "anonymous_bind"};
 inline constexpr error unauthenticated_bind{unwilling_to_perform, "unauthenticated bind (DN with no password) disallowed",
                                             "unauthenticated_bind"};
 inline constexpr error bad_credentials{invalid_credentials, "", "invalid_credentials"};

@@ -311,7 +311,8 @@ struct session::impl {
         if (auth_tag == ber::context(3, true)) return fail(msgid, op_bind_response, replies::sasl_unsupported, "bind", name);
         if (auth_tag != ber::context(0, false)) return disconnect("bind_bad_authentication_choice");
         if (name.empty() && password.empty()) {
-            if (!cfg.anonymous_allowed) return fail(msgid, op_bind_response, replies::anonymous_refused, "bind");
+            // Even with anonymous reads off: an anonymous client may still
+            // read the rootDSE and the subschema; its other reads get 50.
             core::log::debug("ldap session={} event=bind msgid={} dn=\"\" result=anonymous", id, msgid);
             return result(msgid, op_bind_response, replies::success, "");
         }

@@ -454,17 +454,22 @@ struct session::impl {
         if (!any_attr) s.mask = t.user_attrs_mask;   // none listed: all user attributes
         (void)no_attrs;   // "1.1": no attributes, unless others are listed too
 
-        // The base.
-        auto norm = normalize_dn(base_dn);
-        if (!norm) return fail(msgid, op_search_done, replies::bad_base, "search", base_dn);
+        // The base: as written, when that is already a normalized DN of
+        // ours (what clients send; no allocation), else normalized.
         uint32_t base = 0;
-        if (norm->empty()) {
-            if (s.scope != 0) return fail(msgid, op_search_done, replies::no_object, "search", base_dn);
-            base = t.root_dse;
-        } else if (auto it = t.by_dn.find(*norm); it != t.by_dn.end()) {
+        if (auto it = t.by_dn.find(base_dn); it != t.by_dn.end() && !base_dn.empty()) {
             base = it->second;
         } else {
-            return fail(msgid, op_search_done, replies::no_object, "search", base_dn, matched_dn(*norm));
+            auto norm = normalize_dn(base_dn);
+            if (!norm) return fail(msgid, op_search_done, replies::bad_base, "search", base_dn);
+            if (norm->empty()) {
+                if (s.scope != 0) return fail(msgid, op_search_done, replies::no_object, "search", base_dn);
+                base = t.root_dse;
+            } else if (auto found = t.by_dn.find(*norm); found != t.by_dn.end()) {
+                base = found->second;
+            } else {
+                return fail(msgid, op_search_done, replies::no_object, "search", base_dn, matched_dn(*norm));
+            }
         }
         if (anonymous_refused() && base != t.root_dse && base != t.subschema)
             return fail(msgid, op_search_done, replies::anonymous_search, "search");

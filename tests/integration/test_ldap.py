@@ -401,3 +401,79 @@ def test_a_yescrypt_hash_binds_as_pop3_logs_in(make_server):
     p.quit()
     conn = connect(server, uid("erin"), "s3cret pass")
     assert conn.bind() and conn.extend.standard.who_am_i() == f"dn:{uid('erin')}"
+
+
+# ---------------------------------------------------------------------------
+# raw LDAP over a socket, for pipelining and abandon
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 128:
+        return bytes([tag, n]) + content
+    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _int(v: int, tag: int = 0x02) -> bytes:
+    return _tlv(tag, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big"))
+
+
+def _search(msgid: int, base: str, filt: bytes, attrs=(b"1.1",)) -> bytes:
+    body = (_tlv(0x04, base.encode()) + _int(2, 0x0a) + _int(0, 0x0a) + _int(0) + _int(0) + _tlv(0x01, b"\x00")
+            + filt + _tlv(0x30, b"".join(_tlv(0x04, a) for a in attrs)))
+    return _tlv(0x30, _int(msgid) + _tlv(0x63, body))
+
+
+def _whoami(msgid: int) -> bytes:
+    return _tlv(0x30, _int(msgid) + _tlv(0x77, _tlv(0x80, b"1.3.6.1.4.1.4203.1.11.3")))
+
+
+def _abandon(msgid: int, target: int) -> bytes:
+    return _tlv(0x30, _int(msgid) + _int(target, 0x50))
+
+
+def _read_messages(sock, until_id: int) -> list[tuple[int, int]]:
+    """(messageID, protocolOp tag) of each message, until one with until_id that is not an entry."""
+    buf, out = b"", []
+    while True:
+        while True:
+            if len(buf) >= 2:
+                n, hdr = buf[1], 2
+                if n & 0x80:
+                    k = n & 0x7f
+                    n, hdr = (int.from_bytes(buf[2:2 + k], "big"), 2 + k) if len(buf) >= 2 + k else (None, 0)
+                if n is not None and len(buf) >= hdr + n:
+                    msg, buf = buf[hdr:hdr + n], buf[hdr + n:]
+                    ilen = msg[1]
+                    msgid, op = int.from_bytes(msg[2:2 + ilen], "big"), msg[2 + ilen]
+                    out.append((msgid, op))
+                    if msgid == until_id and op != 0x64:
+                        return out
+                    continue
+            break
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(out)} messages"
+        buf += chunk
+
+
+def test_pipelined_requests_after_a_streamed_search_and_abandon(make_server):
+    users = [{"name": f"p{i:04d}", "password": "{PLAIN}x", "display_name": f"Pipelined Person {i:04d}",
+              "addresses": [f"p{i:04d}@example.test"]} for i in range(3000)]
+    server = ldap_server(make_server, users=users, groups=[], ldap={"size_limit": 0})
+    everyone = _tlv(0x87, b"objectClass")
+    with socket.create_connection(("127.0.0.1", server.ldap_port), timeout=TIMEOUT_S) as s:
+        # A search larger than one window, then a WhoAmI in the same write:
+        # answered in order, after the search's result.
+        s.sendall(_search(1, PEOPLE, everyone, attrs=(b"*",)) + _whoami(2))
+        got = _read_messages(s, 2)
+        assert sum(1 for m in got if m == (1, 0x64)) == 3001   # ou=people and its 3,000 people
+        assert got[-2] == (1, 0x65) and got[-1] == (2, 0x78)
+        # An Abandon right behind a search: no result for the search (if it
+        # came in time), and the connection goes on.
+        s.sendall(_search(3, PEOPLE, everyone, attrs=(b"*",)) + _abandon(4, 3) + _whoami(5))
+        got = _read_messages(s, 5)
+        entries = sum(1 for m in got if m == (3, 0x64))
+        if (3, 0x65) not in got:
+            assert entries < 3001
+        assert got[-1] == (5, 0x78)
+    assert any(e.get("msgid") == "3" for e in server.events("abandoned")) or entries == 3001

@@ -15,6 +15,8 @@ Fixtures
                 teardown are checked (did not crash, no sanitizer report) and
                 stopped with SIGTERM, which must exit 0.
   server        make_server() with the defaults below, started.
+                Every server listens for SMTP, POP3, IMAP and LDAP on free
+                loopback ports (port, pop3_port, imap_port, ldap_port).
 
 Environment
   POSTHORN_BIN       the binary (make test sets it); default <repo>/build/posthorn.

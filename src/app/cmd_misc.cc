@@ -15,6 +15,7 @@ int run_check_config(const config& cfg) {
                 cfg.io == io_choice::auto_detect ? "auto" : cfg.io == io_choice::io_uring ? "io_uring" : "epoll",
                 cfg.durability == durability_mode::fsync ? "fsync" : "none", cfg.data_dir.c_str());
     for (const auto& a : cfg.listen_smtp) std::printf("listen smtp %s\n", a.c_str());
+    for (const auto& a : cfg.listen_ldap) std::printf("listen ldap %s\n", a.c_str());
     std::printf("domains=%zu users=%zu aliases=%zu routes=%zu\n", cfg.local_domains.size(), cfg.users.size(),
                 cfg.aliases.size(), cfg.routes.size());
     return 0;

@@ -4,6 +4,7 @@
 #include "posthorn/core/log.hh"
 #include "posthorn/core/text.hh"
 #include "posthorn/net/resolver.hh"
+#include "posthorn/proto/ldap_session.hh"
 #include "posthorn/queue/retry.hh"
 
 #include <arpa/inet.h>
@@ -289,6 +290,8 @@ struct parser {
                 !duration(*s, "ldap", "timeout", out.ldap_timeout_ms))
                 return false;
             if (out.ldap_timeout_ms < 1000) return fail("ldap.timeout", "must be at least 1s");
+            if (!out.ldap_base.empty() && !proto::ldap::is_distinguished_name(out.ldap_base))
+                return fail("ldap.base", "must be a distinguished name like \"dc=example,dc=test\"");
             if (out.ldap_time_limit_ms % 1000) return fail("ldap.time_limit", "must be whole seconds");
         }
         if (auto* s = section("dns")) {

@@ -1,3 +1,5 @@
+// ldap_access (ldap_access.hh): the LDAP session behind access_node's
+// interface, and its session_config from [ldap].
 #include "ldap_access.hh"
 
 namespace posthorn::app {

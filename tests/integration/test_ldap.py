@@ -21,11 +21,10 @@ import random
 import socket
 import subprocess
 
+import ldap3  # python3-ldap3 (tools/bootstrap.sh installs it)
 import pytest
 
 from conftest import TIMEOUT_S, posthorn_bin
-
-ldap3 = pytest.importorskip("ldap3", reason="python3-ldap3 (tools/bootstrap.sh installs it)")
 
 BASE = "dc=example,dc=test"
 PEOPLE = f"ou=people,{BASE}"

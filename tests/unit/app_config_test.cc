@@ -138,4 +138,6 @@ TEST(app_config, the_ldap_section_parses_with_slapd_like_defaults_and_bad_values
     EXPECT_NE(msg.find("ldap.size_limit"), std::string::npos) << msg;
     EXPECT_FALSE(parse_config(base + "[ldap]\ntimeout = \"10ms\"\n", "t.toml", c, msg));
     EXPECT_NE(msg.find("ldap.timeout"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[ldap]\nbase = \"example.test\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("ldap.base"), std::string::npos) << msg;
 }

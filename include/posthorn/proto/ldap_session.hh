@@ -67,6 +67,8 @@ class tree;
 // Null (with `error` set) for a base that is not a DN.
 std::shared_ptr<const tree> build_tree(const directory::snapshot& dir, std::string_view base, std::string& error);
 const std::string& tree_base(const tree& t) noexcept;
+// A non-empty RFC 4514 DN (what [ldap] base must be).
+bool is_distinguished_name(std::string_view text);
 size_t tree_entries(const tree& t) noexcept;
 
 // Protocol OIDs, for the host and tests.

@@ -441,18 +441,20 @@ struct session::impl {
         s.scope = static_cast<uint8_t>(scope);
         s.types_only = types_only;
         s.mask = 0;
-        bool any_attr = false, no_attrs = false;
+        // RFC 4511 §4.5.1.8: none listed = all user attributes; "1.1" =
+        // none (ignored beside others); "*" and "+" (RFC 3673) add theirs;
+        // names we do not know select nothing.
+        bool any_attr = false;
         while (!attrs.empty()) {
             std::string_view a;
             if (!attrs.element(ber::t_octets, a)) return disconnect(attrs.reason());
             any_attr = true;
             if (a == "*") s.mask |= t.user_attrs_mask;
             else if (a == "+") s.mask |= t.operational_mask;
-            else if (a == "1.1") no_attrs = true;
+            else if (a == "1.1") continue;
             else if (auto type = find_attribute(a)) s.mask |= uint64_t{1} << *type;
         }
-        if (!any_attr) s.mask = t.user_attrs_mask;   // none listed: all user attributes
-        (void)no_attrs;   // "1.1": no attributes, unless others are listed too
+        if (!any_attr) s.mask = t.user_attrs_mask;
 
         // The base: as written, when that is already a normalized DN of
         // ours (what clients send; no allocation), else normalized.

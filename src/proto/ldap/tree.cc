@@ -245,6 +245,10 @@ std::shared_ptr<const tree> build_tree(const directory::snapshot& dir, std::stri
 }
 
 const std::string& tree_base(const tree& t) noexcept { return t.base; }
+bool is_distinguished_name(std::string_view text) {
+    auto d = parse_dn(text);
+    return d && !d->empty();
+}
 size_t tree_entries(const tree& t) noexcept { return t.entries.size(); }
 
 }  // namespace posthorn::proto::ldap

@@ -34,6 +34,34 @@ TEST(app_config, a_bad_value_names_its_key) {
     EXPECT_NE(msg.find("t.toml:1"), std::string::npos) << msg;
 }
 
+TEST(app_config, the_ldap_section_parses_with_slapd_like_defaults_and_bad_values_name_their_key) {
+    const std::string base = "[domains]\nlocal=[\"a.test\"]\n";
+    config c;
+    std::string msg;
+    ASSERT_TRUE(parse_config(base, "t.toml", c, msg)) << msg;
+    EXPECT_EQ(c.ldap_base, "");
+    EXPECT_TRUE(c.ldap_anonymous);
+    EXPECT_EQ(c.ldap_size_limit, 500u);
+    EXPECT_EQ(c.ldap_time_limit_ms, 3'600'000u);
+    ASSERT_TRUE(parse_config(base + "[ldap]\nbase = \"o=Example\"\nanonymous = false\nsize_limit = 20\n"
+                                    "time_limit = \"30s\"\ntimeout = \"2m\"\n",
+                             "t.toml", c, msg))
+        << msg;
+    EXPECT_EQ(c.ldap_base, "o=Example");
+    EXPECT_FALSE(c.ldap_anonymous);
+    EXPECT_EQ(c.ldap_size_limit, 20u);
+    EXPECT_EQ(c.ldap_time_limit_ms, 30'000u);
+    EXPECT_EQ(c.ldap_timeout_ms, 120'000u);
+    EXPECT_FALSE(parse_config(base + "[ldap]\nanonymous = \"yes\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("ldap.anonymous"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[ldap]\nsize_limit = -1\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("ldap.size_limit"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[ldap]\ntimeout = \"10ms\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("ldap.timeout"), std::string::npos) << msg;
+    EXPECT_FALSE(parse_config(base + "[ldap]\nbase = \"example.test\"\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("ldap.base"), std::string::npos) << msg;
+}
+
 TEST(app_config, dns_servers_and_the_mx_port_parse_and_bad_ones_name_their_key) {
     const std::string base = "[domains]\nlocal=[\"a.test\"]\n";
     config c;
@@ -112,32 +140,4 @@ TEST(app_config, groups_and_address_book_attributes_parse_and_unknown_members_ar
     EXPECT_NE(msg.find("groups.name"), std::string::npos) << msg;
     EXPECT_FALSE(parse_config(base + "[[groups]]\nmembers=[\"ann\"]\n", "t.toml", c, msg));
     EXPECT_NE(msg.find("groups.name"), std::string::npos) << msg;
-}
-
-TEST(app_config, the_ldap_section_parses_with_slapd_like_defaults_and_bad_values_name_their_key) {
-    const std::string base = "[domains]\nlocal=[\"a.test\"]\n";
-    config c;
-    std::string msg;
-    ASSERT_TRUE(parse_config(base, "t.toml", c, msg)) << msg;
-    EXPECT_EQ(c.ldap_base, "");
-    EXPECT_TRUE(c.ldap_anonymous);
-    EXPECT_EQ(c.ldap_size_limit, 500u);
-    EXPECT_EQ(c.ldap_time_limit_ms, 3'600'000u);
-    ASSERT_TRUE(parse_config(base + "[ldap]\nbase = \"o=Example\"\nanonymous = false\nsize_limit = 20\n"
-                                    "time_limit = \"30s\"\ntimeout = \"2m\"\n",
-                             "t.toml", c, msg))
-        << msg;
-    EXPECT_EQ(c.ldap_base, "o=Example");
-    EXPECT_FALSE(c.ldap_anonymous);
-    EXPECT_EQ(c.ldap_size_limit, 20u);
-    EXPECT_EQ(c.ldap_time_limit_ms, 30'000u);
-    EXPECT_EQ(c.ldap_timeout_ms, 120'000u);
-    EXPECT_FALSE(parse_config(base + "[ldap]\nanonymous = \"yes\"\n", "t.toml", c, msg));
-    EXPECT_NE(msg.find("ldap.anonymous"), std::string::npos) << msg;
-    EXPECT_FALSE(parse_config(base + "[ldap]\nsize_limit = -1\n", "t.toml", c, msg));
-    EXPECT_NE(msg.find("ldap.size_limit"), std::string::npos) << msg;
-    EXPECT_FALSE(parse_config(base + "[ldap]\ntimeout = \"10ms\"\n", "t.toml", c, msg));
-    EXPECT_NE(msg.find("ldap.timeout"), std::string::npos) << msg;
-    EXPECT_FALSE(parse_config(base + "[ldap]\nbase = \"example.test\"\n", "t.toml", c, msg));
-    EXPECT_NE(msg.find("ldap.base"), std::string::npos) << msg;
 }

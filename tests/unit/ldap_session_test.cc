@@ -255,6 +255,24 @@ TEST_F(LdapTest, each_filter_type_selects_what_it_should) {
     EXPECT_EQ(dns_of(f_or({})).size(), 0u);     // (|) is FALSE
 }
 
+TEST_F(LdapTest, case_folding_covers_latin_greek_and_cyrillic_letters) {
+    std::vector<directory::user> users;
+    // Élodie Łuczak, department Продажи
+    users.push_back({"elodie", "{PLAIN}x", "\xc3\x89lodie \xc5\x81uczak", {"elodie@example.test"}, "", "", "",
+                     "\xd0\x9f\xd1\x80\xd0\xbe\xd0\xb4\xd0\xb0\xd0\xb6\xd0\xb8"});
+    users.push_back({"other", "{PLAIN}x", "Other", {"other@example.test"}});
+    dir = std::make_unique<directory::snapshot>(std::vector<std::string>{"example.test"}, std::move(users),
+                                                std::unordered_map<std::string, std::vector<std::string>>{});
+    std::string why;
+    t = proto::ldap::build_tree(*dir, "", why);
+    ASSERT_TRUE(t) << why;
+    using v = std::vector<std::string>;
+    EXPECT_EQ(dns_of(f_sub("cn", "\xc3\xa9lodie \xc5\x82", {}, {})), v{uid("elodie")});   // "élodie ł*"
+    EXPECT_EQ(dns_of(f_eq("ou", "\xd0\xbf\xd0\xa0\xd0\x9e\xd0\xb4\xd0\xb0\xd0\xb6\xd0\xb8")),   // "пРОдажи"
+              v{uid("elodie")});
+    EXPECT_EQ(dns_of(f_eq("cn", "\xc3\xa9lodie")), v{});
+}
+
 TEST_F(LdapTest, groups_have_members_and_people_have_member_of) {
     using v = std::vector<std::string>;
     EXPECT_EQ(dns_of(f_eq("member", "UID=user4, ou=people,dc=example,dc=test"), 1, "ou=groups,dc=example,dc=test"),

@@ -83,6 +83,33 @@ using core::iequals;
 
 void append_lower(std::string& out, char c) { out.push_back(ascii_lower(c)); }
 
+// The lower case of a two-byte UTF-8 letter, for the scripts names are
+// mostly written in: Latin-1 and Latin Extended-A, Greek, Cyrillic. Every
+// mapping stays two bytes long. Anything else is returned as it is.
+uint32_t fold_two_byte(uint32_t cp) noexcept {
+    if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7) return cp + 0x20;
+    if (cp == 0x178) return 0xff;
+    if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14a && cp <= 0x177)) return cp | 1;
+    if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e)) return (cp & 1) ? cp + 1 : cp;
+    if (cp >= 0x391 && cp <= 0x3a9 && cp != 0x3a2) return cp + 0x20;
+    if (cp >= 0x410 && cp <= 0x42f) return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40f) return cp + 0x50;
+    return cp;
+}
+
+// Appends v[i..] lower-cased by one character; returns the bytes it took.
+size_t append_folded(std::string& out, std::string_view v, size_t i) {
+    const auto b0 = static_cast<uint8_t>(v[i]);
+    if (b0 < 0x80 || (b0 & 0xe0) != 0xc0 || i + 1 >= v.size() || (static_cast<uint8_t>(v[i + 1]) & 0xc0) != 0x80) {
+        out.push_back(ascii_lower(v[i]));
+        return 1;
+    }
+    const uint32_t cp = fold_two_byte((uint32_t{b0} & 0x1f) << 6 | (static_cast<uint8_t>(v[i + 1]) & 0x3f));
+    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    return 2;
+}
+
 }  // namespace
 
 const attribute_type& type_of(attr a) noexcept { return k_types[a]; }
@@ -110,15 +137,20 @@ std::string_view object_class_name(std::string_view s) noexcept {
 void normalize_piece(attr a, std::string_view v, std::string& out) {
     const matching m = type_of(a).match;
     bool space = false;
-    for (char c : v) {
-        if (m == matching::telephone && (c == ' ' || c == '-')) continue;
+    for (size_t i = 0; i < v.size();) {
+        const char c = v[i];
+        if (m == matching::telephone && (c == ' ' || c == '-')) {
+            ++i;
+            continue;
+        }
         if (c == ' ') {
             if (!space) out.push_back(' ');
             space = true;
+            ++i;
             continue;
         }
         space = false;
-        append_lower(out, c);
+        i += append_folded(out, v, i);
     }
 }
 

@@ -3,7 +3,9 @@
 // matching (how a value is normalized before comparing) and the subschema
 // entry's descriptions are made from the same rows, so they cannot disagree.
 //
-// Matching (RFC 4517), ASCII case folding only:
+// Matching (RFC 4517). Case folding covers ASCII and the two-byte UTF-8
+// letters of Latin-1, Latin Extended-A, Greek and Cyrillic (no Unicode
+// normalization, no other scripts: those compare byte for byte):
 //   case_ignore  caseIgnoreMatch / caseIgnoreIA5Match: leading and trailing
 //                spaces dropped, inner runs of spaces one space, lower case.
 //                Ordering (>=, <=) compares the normalized bytes: declared

@@ -129,6 +129,7 @@ struct session::impl {
     login_request pending;        // while checking
     int32_t bind_msgid = 0;
     const entry* bind_entry = nullptr;
+    std::string bind_dn;          // as the client wrote it, cut for logs
     search_state search;
     std::vector<control> controls_scratch;
 
@@ -321,6 +322,7 @@ struct session::impl {
         if (auto norm = normalize_dn(name))
             if (const entry* e = t.find_dn(*norm); e && e->user) bind_entry = e;
         pending.user = bind_entry ? bind_entry->user->name : std::string();
+        bind_dn.assign(name.substr(0, k_log_bytes + 1));   // for the log line (escaped and cut there)
         pending.password.assign(password);
         bind_msgid = msgid;
         set_state(state::checking);
@@ -340,7 +342,7 @@ struct session::impl {
             result(bind_msgid, op_bind_response, replies::success, "");
         } else {
             ++auth_failures;
-            fail(bind_msgid, op_bind_response, replies::bad_credentials, "bind", pending.user);
+            fail(bind_msgid, op_bind_response, replies::bad_credentials, "bind", bind_dn);
         }
         bind_entry = nullptr;
         pending.user.clear();

@@ -91,7 +91,9 @@ struct parser {
 
     bool run() {
         if (auto* s = section("server")) {
-            warn_unknown(*s, "server", {"hostname", "shards", "io", "data_dir", "durability", "log_level"});
+            warn_unknown(*s, "server", {"hostname", "shards", "io", "data_dir", "durability", "log_level", "idle_poll_us"});
+            if (!num(*s, "server", "idle_poll_us", out.idle_poll_us)) return false;
+            if (out.idle_poll_us > 1000000) return fail("server.idle_poll_us", "must be at most 1000000 (one second)");
             if (!str(*s, "server", "hostname", out.hostname) || !str(*s, "server", "data_dir", out.data_dir) ||
                 !str(*s, "server", "log_level", out.log_level))
                 return false;

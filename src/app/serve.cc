@@ -257,6 +257,7 @@ int run_serve(const config& cfg) {
                                           : core::io_mode::auto_detect;
     sc.chunk_bytes = cfg.chunk_bytes;
     sc.chunk_count = cfg.chunks_per_shard;
+    sc.idle_poll_us = cfg.idle_poll_us;
     core::shard_set shards(sc);
     auto metrics = std::make_unique<metrics_registry>();
     serve_context ctx{cfg, dir, *metrics};

@@ -175,7 +175,10 @@ void reactor::turn(bool may_block) noexcept {
         bool stopping = _stop.load(std::memory_order_acquire) && !_draining;
         if (run_pollers() || !_tasks.empty() || !_flush.empty() || stopping) block = false;
     }
-    if (block && active && _config.idle_poll_us > 0 && idle_poll(_timers.next_deadline()))
+    // Not while a disk flush is out: that takes milliseconds, and the
+    // clients that matter wait for its answer rather than send more.
+    if (block && active && _config.idle_poll_us > 0 && _backend->syncs_inflight() == 0 &&
+        idle_poll(_timers.next_deadline()))
         ++_stats.idle_polls_caught;
     else
         _backend->submit_and_wait(block, _timers.next_deadline());

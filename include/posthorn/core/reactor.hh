@@ -63,7 +63,8 @@ struct reactor_config {
     // after RETR) then finds the loop awake: no sleep and wake-up per
     // command, which on a VM costs the waker an IPI and the sleeper the
     // scheduler's round trip. Bounded, so an idle shard still sleeps; the
-    // poll yields the core to any other runnable thread.
+    // poll yields the core to any other runnable thread, and is skipped
+    // while an fdatasync is in the kernel (the SMTP clients wait for it).
     uint32_t idle_poll_us = 0;
 };
 

@@ -2,7 +2,8 @@
 // core and, on each, opens the shard's spool (recovering it), binds the SMTP
 // listeners with SO_REUSEPORT and runs the reactor until SIGINT/SIGTERM.
 // The group commit runs as a turn hook: one fdatasync per shard per turn.
-// Each shard reads the directory through its shard_directory.
+// Each shard reads the directory through its shard_directory; shard 0's
+// reloader replaces it on SIGHUP and `posthorn reload` (reloader.hh).
 #include "posthorn/app/commands.hh"
 #include "posthorn/core/log.hh"
 #include "posthorn/core/shard.hh"
@@ -15,6 +16,7 @@
 #include "imap_access.hh"
 #include "metrics.hh"
 #include "pop3_access.hh"
+#include "reloader.hh"
 #include "smtp_node.hh"
 #include "spool_sink.hh"
 
@@ -22,9 +24,12 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <system_error>
 #include <tuple>
 
+#include <signal.h>
 #include <unistd.h>
 
 namespace posthorn::app {
@@ -32,6 +37,7 @@ namespace {
 
 struct serve_context {
     const config& cfg;
+    std::string config_path;   // absolute; empty for the embedded demo config (reloads re-read it)
     std::shared_ptr<const directory_generation> first_directory;
     metrics_registry& metrics;
     directory_table directories{};  // slot i: written and read by shard i only
@@ -79,6 +85,8 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     shard_directory directory(ctx.first_directory);
     ctx.directories[sh.id()] = &directory;
     const directory::handle& dir = directory.handle();
+    std::unique_ptr<reloader> reload;
+    if (sh.id() == 0) reload = std::make_unique<reloader>(sh, cfg, ctx.config_path, ctx.directories);
     struct unregister {
         serve_context& ctx;
         uint32_t id;
@@ -195,7 +203,8 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         }
     }
 
-    control_node control(sh, ctx.deliveries);
+    control_node control(sh, ctx.deliveries, reload.get());
+    if (reload) reload->watch_sighup();
     const std::string control_path = cfg.data_dir + "/control.sock";
     if (sh.id() == 0) {
         if (auto l = reg.listen_unix(control_path, control); !l)
@@ -223,6 +232,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 
     io.run();
 
+    if (reload) reload->stop();
     dlv.stop();
     local.set_answer(nullptr, nullptr);
     ctx.deliveries[sh.id()] = nullptr;
@@ -246,6 +256,12 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 }  // namespace
 
 int run_serve(const config& cfg) {
+    std::string config_path;
+    if (!cfg.path.empty()) {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(cfg.path, ec);
+        config_path = ec ? cfg.path : abs.string();
+    }
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
     for (const auto* l : {&cfg.listen_ldap, &cfg.listen_rpc})
         if (!l->empty()) core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", l->front());
@@ -261,7 +277,14 @@ int run_serve(const config& cfg) {
     sc.chunk_count = cfg.chunks_per_shard;
     core::shard_set shards(sc);
     auto metrics = std::make_unique<metrics_registry>();
-    serve_context ctx{cfg, build_generation(cfg, 1), *metrics};
+    serve_context ctx{cfg, config_path, build_generation(cfg, 1), *metrics};
+    // SIGHUP reloads the directory: blocked here, so every thread started
+    // from now on has it blocked and only shard 0's signalfd takes it
+    // (reloader.hh); its default action would end the process.
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, nullptr);
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
@@ -271,6 +294,8 @@ int run_serve(const config& cfg) {
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });
+    // SIGHUP stays blocked: one that arrived during shutdown must not end
+    // the process with a signal instead of its exit code.
     if (!res) {
         core::log::error("event=serve_failed what=\"{}\" reason=\"{}\"", res.err().what, res.err().reason());
         return 1;

@@ -163,6 +163,7 @@ void reloader::on_switched(core::shard* here, void* payload) noexcept {
 }
 
 void reloader::finish(outcome out) noexcept {
+    if (_metrics) (out.ok ? _metrics->reloads_ok : _metrics->reloads_failed).fetch_add(1, std::memory_order_relaxed);
     std::vector<done_fn> waiting;
     waiting.swap(_waiting);
     _running_reload = false;

@@ -31,6 +31,7 @@
 #include "posthorn/core/shard.hh"
 #include "posthorn/core/task.hh"
 #include "directory_reload.hh"
+#include "metrics.hh"
 
 #include <cstdint>
 #include <functional>
@@ -66,6 +67,8 @@ public:
     void stop() noexcept;
 
     uint64_t generation() const noexcept { return _generation; }
+    // Counts applied and refused reloads there (shard 0's metrics).
+    void set_metrics(shard_metrics* m) noexcept { _metrics = m; }
 
 private:
     struct switch_message;
@@ -98,6 +101,7 @@ private:
     uint32_t _answers_left = 0;
     core::timer_id _retry{};
     core::task _start_task;
+    shard_metrics* _metrics = nullptr;
 };
 
 }  // namespace posthorn::app

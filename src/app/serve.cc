@@ -85,8 +85,17 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     shard_directory directory(ctx.first_directory);
     ctx.directories[sh.id()] = &directory;
     const directory::handle& dir = directory.handle();
+    shard_metrics& metrics = ctx.metrics.shard(sh.id());
+    metrics.directory_generation.store(directory.current().number, std::memory_order_relaxed);
+    // After each switch (a listener; the LDAP node takes its new tree the same way).
+    directory.subscribe([m = &metrics](const directory_generation& g) {
+        m->directory_generation.store(g.number, std::memory_order_relaxed);
+    });
     std::unique_ptr<reloader> reload;
-    if (sh.id() == 0) reload = std::make_unique<reloader>(sh, cfg, ctx.config_path, ctx.directories);
+    if (sh.id() == 0) {
+        reload = std::make_unique<reloader>(sh, cfg, ctx.config_path, ctx.directories);
+        reload->set_metrics(&metrics);
+    }
     struct unregister {
         serve_context& ctx;
         uint32_t id;
@@ -113,7 +122,6 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     // past every recovered id, so ids stay unique across restarts.
     uint64_t first = wall_clock_us();
     for (const auto& m : rec.messages) first = std::max<uint64_t>(first, (m.id & ((1ull << 56) - 1)) + 1);
-    shard_metrics& metrics = ctx.metrics.shard(sh.id());
     spool_sink sink(*sp, sh.id(), first);
     sink.set_metrics(&metrics);
     smtp_node node(cfg, dir, sink);

@@ -21,7 +21,7 @@ import socket
 
 import pytest
 
-from conftest import TIMEOUT_S, to_toml, wait_for
+from conftest import TIMEOUT_S, free_port, to_toml, wait_for
 from imap_helpers import deliver, imap, imap_server, ok
 
 
@@ -258,3 +258,20 @@ def test_reload_without_a_daemon_says_it_cannot_reach_it(make_server):
     p = reload_cli(server, check=False)
     assert p.returncode == 1
     assert b"cannot reach the daemon" in p.stderr
+
+
+def test_metrics_show_each_shards_directory_generation_and_the_reloads_by_outcome(make_server):
+    from test_metrics import scrape
+    mport = free_port()
+    server = imap_server(make_server, listen={"metrics": [f"127.0.0.1:{mport}"]})
+    m = scrape(mport)
+    assert [m[f'posthorn_directory_generation{{shard="{i}"}}'] for i in range(server.shards)] == [1] * server.shards
+    rewrite(server, users=["user1", "user8"])
+    reload_cli(server)
+    server.config_path.write_text("[[users]\n")
+    assert reload_cli(server, check=False).returncode == 1  # refused by the command line, the daemon not asked
+    sighup_and_wait(server, "reload_failed", 0)
+    m = scrape(mport)
+    assert [m[f'posthorn_directory_generation{{shard="{i}"}}'] for i in range(server.shards)] == [2] * server.shards
+    assert m['posthorn_directory_reloads_total{result="ok"}'] == 1
+    assert m['posthorn_directory_reloads_total{result="failed"}'] == 1

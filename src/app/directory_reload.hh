@@ -61,7 +61,8 @@ public:
     const directory_generation& current() const noexcept { return *_current; }
     const std::shared_ptr<const directory_generation>& share() const noexcept { return _current; }
 
-    // Called on this shard after each switch, in subscription order.
+    // Called on this shard after each switch, in subscription order. A
+    // listener must not throw, nor subscribe or unsubscribe from inside.
     using listener = std::function<void(const directory_generation&)>;
     uint64_t subscribe(listener fn);
     void unsubscribe(uint64_t id) noexcept;

@@ -168,7 +168,8 @@ void reloader::finish(outcome out) noexcept {
     waiting.swap(_waiting);
     _running_reload = false;
     _out_restart_keys.clear();
-    for (auto& done : waiting) done(out);
+    // The next reload is set up before the callers hear of this one, so a
+    // request a callback makes joins it rather than being lost.
     if (_again && !_stopped) {
         _again = false;
         _waiting.swap(_next);
@@ -176,6 +177,7 @@ void reloader::finish(outcome out) noexcept {
         _running_reload = true;
         _here.io().post(_start_task);
     }
+    for (auto& done : waiting) done(out);
 }
 
 }  // namespace posthorn::app

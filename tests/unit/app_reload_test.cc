@@ -293,26 +293,31 @@ TEST_F(reload_on_shards, requests_during_a_reload_are_answered_by_the_next_one_w
     rig.write(k_base + "[[users]]\nname = \"user9\"\npassword = \"{PLAIN}user9\"\n");
     std::vector<std::string> answers;
     rig.run([&](core::shard& sh, reloader& r, shard_directory& d) {
-        // Two before the first starts: one reload answers both.
-        r.reload("test", [&](const reloader::outcome& out) { answers.push_back("a: " + out.text); });
+        // Two before the first starts: one reload answers both. The first
+        // caller, answered, asks again: that joins the next reload too.
+        r.reload("test", [&, r0 = &r, sh0 = &sh](const reloader::outcome& out) {
+            answers.push_back("a: " + out.text);
+            r0->reload("test", [&, sh1 = sh0](const reloader::outcome& o) {
+                answers.push_back("e: " + o.text);
+                sh1->stop_all();
+            });
+        });
         r.reload("test", [&](const reloader::outcome& out) { answers.push_back("b: " + out.text); });
         // Shard 0 switches while the other shards' answers are awaited: two
         // requests made then (the file changed again) wait for the next
         // reload, which reads the file as it is then.
-        d.subscribe([&, r_ = &r, sh_ = &sh](const directory_generation& g) {
+        d.subscribe([&, r_ = &r](const directory_generation& g) {
             if (g.number != 2) return;
             rig.write(k_base);
             r_->reload("test", [&](const reloader::outcome& o) { answers.push_back("c: " + o.text); });
-            r_->reload("test", [&, sh2 = sh_](const reloader::outcome& o) {
-                answers.push_back("d: " + o.text);
-                sh2->stop_all();
-            });
+            r_->reload("test", [&](const reloader::outcome& o) { answers.push_back("d: " + o.text); });
         });
     });
     EXPECT_EQ(answers, (std::vector<std::string>{"a: reloaded generation=2 users=3 groups=1 aliases=1",
                                                  "b: reloaded generation=2 users=3 groups=1 aliases=1",
                                                  "c: reloaded generation=3 users=2 groups=1 aliases=1",
-                                                 "d: reloaded generation=3 users=2 groups=1 aliases=1"}));
+                                                 "d: reloaded generation=3 users=2 groups=1 aliases=1",
+                                                 "e: reloaded generation=3 users=2 groups=1 aliases=1"}));
     EXPECT_EQ(rig.seen[1].load(), 3u);
     EXPECT_EQ(rig.installs.load(), 6u);
 }

@@ -18,10 +18,11 @@ import os
 import poplib
 import signal
 import socket
+import subprocess
 
 import pytest
 
-from conftest import TIMEOUT_S, free_port, to_toml, wait_for
+from conftest import TIMEOUT_S, free_port, posthorn_bin, to_toml, wait_for
 from imap_helpers import deliver, imap, imap_server, ok
 
 
@@ -275,3 +276,18 @@ def test_metrics_show_each_shards_directory_generation_and_the_reloads_by_outcom
     assert [m[f'posthorn_directory_generation{{shard="{i}"}}'] for i in range(server.shards)] == [2] * server.shards
     assert m['posthorn_directory_reloads_total{result="ok"}'] == 1
     assert m['posthorn_directory_reloads_total{result="failed"}'] == 1
+
+
+def test_a_user_added_with_a_crypt_hash_logs_in_through_the_auth_thread(make_server):
+    server = imap_server(make_server)
+    hashed = subprocess.run([posthorn_bin(), "mkpasswd"], input=b"s3cret pass\n", capture_output=True,
+                            check=True, timeout=60).stdout.decode().strip()
+    rewrite(server, users=["user1", "user2"])
+    server.config["users"].append({"name": "hashed", "password": hashed, "addresses": ["hashed@example.test"]})
+    server.config_path.write_text(to_toml(server.config))
+    reload_cli(server)
+    pop3_login(server, "hashed", "s3cret pass").quit()
+    c = imap(server, "hashed", "s3cret pass")
+    logout(c)
+    with pytest.raises(poplib.error_proto):
+        pop3_login(server, "hashed", "wrong")

@@ -367,7 +367,9 @@ bool load_config(const std::string& path_or_empty, config& out, std::string& mes
     }
     std::ostringstream ss;
     ss << in.rdbuf();
-    return parse_config(ss.str(), path_or_empty, out, message);
+    bool ok = parse_config(ss.str(), path_or_empty, out, message);
+    out.path = path_or_empty;
+    return ok;
 }
 
 }  // namespace posthorn::app

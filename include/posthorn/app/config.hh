@@ -105,6 +105,7 @@ struct config {
     uint64_t imap_timeout_ms = 1800000;     // RFC 3501 §5.4: at least 30 minutes
 
     std::string source = "embedded demo config";
+    std::string path;   // the file load_config() read; empty for the embedded demo config
 };
 
 // The embedded demo configuration (DESIGN.md): example.test, user1..user5.

@@ -39,6 +39,7 @@ std::vector<std::string> restart_keys(const config& a, const config& b) {
     check("server.data_dir", a.data_dir == b.data_dir);
     check("server.durability", a.durability == b.durability);
     check("server.log_level", a.log_level == b.log_level);
+    check("server.idle_poll_us", a.idle_poll_us == b.idle_poll_us);
     check("listen.smtp", a.listen_smtp == b.listen_smtp);
     check("listen.pop3", a.listen_pop3 == b.listen_pop3);
     check("listen.imap", a.listen_imap == b.listen_imap);

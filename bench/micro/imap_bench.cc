@@ -21,7 +21,8 @@ using namespace posthorn;
 struct corpus {
     std::string dir;
     std::unique_ptr<store::shard_store> st;
-    directory::snapshot directory{{"example.test"}, {{"user1", "{PLAIN}user1", "User One", {"user1@example.test"}}}, {}};
+    directory::handle directory{
+        directory::snapshot{{"example.test"}, {{"user1", "{PLAIN}user1", "User One", {"user1@example.test"}}}, {}}};
 
     corpus() {
         char tmpl[] = "/tmp/posthorn-imap-bench-XXXXXX";

@@ -68,7 +68,7 @@ BENCHMARK(data_scanner_throughput)->Args({1 << 20, 0})->Args({1 << 20, 1})->Args
 void smtp_session_pipelined(benchmark::State& state) {
     std::vector<directory::user> users;
     users.push_back({"user1", "{PLAIN}user1", "User One", {"user1@example.test"}});
-    directory::snapshot dir({"example.test"}, std::move(users), {});
+    directory::handle dir{directory::snapshot({"example.test"}, std::move(users), {})};
     proto::smtp::session_config cfg;
     cfg.hostname = "mx.example.test";
     cfg.forbid_unauth_pipelining = false;

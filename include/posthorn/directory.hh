@@ -7,10 +7,20 @@
 // local domain an address resolves to a user if it is one of the user's
 // addresses, or if its local part is a user's name (as Postfix treats
 // mydestination), or through an alias.
+//
+// handle: a shard's current snapshot (shard-local, not thread-safe). Nodes
+// and sessions hold the handle, not a snapshot, and look up through
+// current() at each command, so the first lookup after a reload sees the new
+// data. A snapshot is swapped only between loop callbacks, never during
+// one: a reference from current() is good until the callback returns.
+// Whoever keeps a pointer into a snapshot longer (a logged-in session's
+// user, a login check on the auth thread) keeps share() with it; the old
+// snapshot is freed when the last such holder lets go.
 #pragma once
 
 #include "posthorn/core/text.hh"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -61,6 +71,7 @@ public:
     const std::vector<std::string>& local_domains() const noexcept { return _domains; }
     const std::vector<user>& users() const noexcept { return _users; }
     const std::vector<group>& groups() const noexcept { return _groups; }
+    size_t alias_count() const noexcept { return _aliases.size(); }
     // Indexes into groups() of the groups `u` (one of users()) belongs to.
     const std::vector<size_t>& groups_of(const user& u) const noexcept;
 
@@ -80,6 +91,26 @@ private:
     string_map<size_t> _by_address;   // lower-cased full address -> user
     string_map<size_t> _by_name;
     string_map<std::vector<std::string>> _aliases;  // lower-cased keys
+};
+
+// The current snapshot of one shard; see the top of this file.
+class handle {
+public:
+    explicit handle(std::shared_ptr<const snapshot> first) noexcept;
+    explicit handle(snapshot first);
+
+    const snapshot& current() const noexcept { return *_current; }
+    // The current snapshot, to keep with a pointer into it.
+    const std::shared_ptr<const snapshot>& share() const noexcept { return _current; }
+    // Installs `next` (non-null); a safe point: between callbacks. Holders of
+    // share() keep the old one alive.
+    void replace(std::shared_ptr<const snapshot> next) noexcept;
+    // Counts replace() calls: 0 for the first snapshot.
+    uint64_t generation() const noexcept { return _generation; }
+
+private:
+    std::shared_ptr<const snapshot> _current;
+    uint64_t _generation = 0;
 };
 
 std::string to_lower(std::string_view s);

@@ -31,6 +31,7 @@ struct access_node::handoff {
     std::string unread;      // input received after the login command
     std::string user;        // canonical login name
     std::string session_id;  // kept, so the logs of both shards join up
+    std::shared_ptr<const directory::snapshot> checked_in;  // the login was checked in it
     ~handoff() {
         if (fd >= 0) ::close(fd);
     }
@@ -42,14 +43,15 @@ struct access_node::conn_state {
     std::string session_id;
     std::string unfed;        // handed-over input, fed before the socket's
     uint64_t barrier = 0;     // output waits for the store's durable seq to reach it
-    const directory::user* login_user = nullptr;  // while checking
+    const directory::user* login_user = nullptr;  // while checking: a user of login_dir, or null
+    std::shared_ptr<const directory::snapshot> login_dir;  // while checking
     bool checking = false;    // a login check runs (or its failure delay)
     bool held = false;        // in _held
     bool draining = false;    // notify_drained() asked
     bool leaving = false;     // suspended, released to another shard
 };
 
-access_node::access_node(const config& cfg, const directory::snapshot& dir, core::shard& here, net::registry& reg,
+access_node::access_node(const config& cfg, const directory::handle& dir, core::shard& here, net::registry& reg,
                          store::shard_store& store, access_protocol& proto, access_node_table& table)
     : _cfg(cfg),
       _dir(dir),
@@ -115,7 +117,7 @@ void access_node::on_open(net::connection& c) noexcept {
     c.set_idle_timeout_ms(static_cast<uint32_t>(std::min<uint64_t>(_proto.timeout_ms(), UINT32_MAX)));
     if (_adopting) {
         const store_mark mark = store_mark_now();
-        st.s->login_checked(true, _adopting->user);
+        st.s->login_checked(true, _adopting->user, std::move(_adopting->checked_in));
         after_step(st, mark);
     } else {
         st.s->start();
@@ -235,13 +237,14 @@ void access_node::on_drained(net::connection& c) noexcept {
 void access_node::start_login(conn_state& a) noexcept {
     const proto::login_request* req = a.s->pending_login();
     a.checking = true;
-    a.login_user = _dir.find_login(req->user);
+    a.login_dir = _dir.share();
+    a.login_user = a.login_dir->find_login(req->user);
     if (directory::password_check_is_cheap(a.login_user)) {
         bool ok = a.login_user && directory::verify_password(*a.login_user, req->password);
-        finish_login(a.c->id(), ok, a.login_user);
+        finish_login(a.c->id(), ok);
         return;
     }
-    _auth.check(a.login_user, req->password, a.c->id());
+    _auth.check(a.login_user, a.login_dir, req->password, a.c->id());
 }
 
 void access_node::on_checked(void* ctx, uint64_t token, bool ok) noexcept {
@@ -249,7 +252,7 @@ void access_node::on_checked(void* ctx, uint64_t token, bool ok) noexcept {
     auto it = self->_conns.find(token);
     if (it == self->_conns.end()) return;  // the client went away meanwhile
     conn_state& a = *it->second;
-    self->finish_login(token, ok, a.login_user);
+    self->finish_login(token, ok);
     self->pump(a);
 }
 
@@ -264,10 +267,12 @@ uint32_t access_node::note_failure(std::string_view ip) noexcept {
     return f.count;
 }
 
-void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user* u) noexcept {
+void access_node::finish_login(uint64_t conn_id, bool ok) noexcept {
     auto it = _conns.find(conn_id);
     if (it == _conns.end()) return;
     conn_state& a = *it->second;
+    const directory::user* u = a.login_user;
+    std::shared_ptr<const directory::snapshot> checked_in = std::move(a.login_dir);  // keeps u alive here
     a.login_user = nullptr;
     if (!ok || !u) {
         const uint32_t factor = note_failure(a.c->peer_address());
@@ -289,7 +294,7 @@ void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user*
     if (!_proto.moves_to_mailbox_owner() || owner == _here.id() || _stopped || !_table[owner]) {
         a.checking = false;
         const store_mark mark = store_mark_now();
-        a.s->login_checked(true, u->name);
+        a.s->login_checked(true, u->name, std::move(checked_in));
         after_step(a, mark);
         return;
     }
@@ -300,6 +305,7 @@ void access_node::finish_login(uint64_t conn_id, bool ok, const directory::user*
     h->blob = a.s->suspend();
     h->user = u->name;
     h->session_id = a.session_id;
+    h->checked_in = std::move(checked_in);
     a.checking = false;
     a.leaving = true;
     core::log::info("{} event=handoff session={} user={} to_shard={}", _proto.name(), a.session_id, u->name, owner);
@@ -312,7 +318,7 @@ void access_node::fail_login(uint64_t conn_id) noexcept {
     if (it == _conns.end()) return;
     conn_state& a = *it->second;
     a.checking = false;
-    a.s->login_checked(false, "");
+    a.s->login_checked(false, "", nullptr);
 }
 
 // --- handoff ------------------------------------------------------------------

@@ -13,7 +13,11 @@
 // on_drained().
 //
 // Logins: {PLAIN}/{DEMO} passwords are checked on the loop, crypt(3) hashes
-// and unknown users on the shard's auth_worker thread. A failure is
+// and unknown users on the shard's auth_worker thread. A login is checked in
+// the shard's current directory snapshot, which the check keeps (shares)
+// until the session has its answer, here or on the owner shard: a reload
+// meanwhile neither frees the user under the auth thread nor changes whom
+// the session finds (proto/login.hh). A failure is
 // answered after auth_failure_delay x the client's recent failures on this
 // shard (at most 8x; forgotten after 10 minutes without one), as Dovecot's
 // auth_failure_delay. Plaintext logins are offered to loopback clients, or
@@ -55,7 +59,9 @@ public:
     virtual void next_output(size_t window_bytes) = 0;
     virtual bool wants_close() const noexcept = 0;
     virtual const proto::login_request* pending_login() const noexcept = 0;
-    virtual void login_checked(bool ok, std::string_view canonical_user) = 0;
+    // proto/login.hh; `checked_in`: the snapshot the password was checked in.
+    virtual void login_checked(bool ok, std::string_view canonical_user,
+                               std::shared_ptr<const directory::snapshot> checked_in) = 0;
     virtual std::string suspend() = 0;
     virtual void on_disconnect() noexcept = 0;
     // The autologout timer ran out: a last word (IMAP's BYE), if any.
@@ -81,7 +87,9 @@ public:
     void next_output(size_t window_bytes) override { _s->next_output(window_bytes); }
     bool wants_close() const noexcept override { return _s->wants_close(); }
     const proto::login_request* pending_login() const noexcept override { return _s->pending_login(); }
-    void login_checked(bool ok, std::string_view user) override { _s->login_checked(ok, user); }
+    void login_checked(bool ok, std::string_view user, std::shared_ptr<const directory::snapshot> checked_in) override {
+        _s->login_checked(ok, user, std::move(checked_in));
+    }
     std::string suspend() override { return _s->suspend(); }
     void on_disconnect() noexcept override { _s->on_disconnect(); }
     void on_timeout() override { _s->output().append(_last_word); }
@@ -119,7 +127,7 @@ using access_node_table = std::array<access_node*, 256>;
 
 class access_node final : public net::handler {
 public:
-    access_node(const config& cfg, const directory::snapshot& dir, core::shard& here, net::registry& reg,
+    access_node(const config& cfg, const directory::handle& dir, core::shard& here, net::registry& reg,
                 store::shard_store& store, access_protocol& proto, access_node_table& table);
     ~access_node();
 
@@ -146,7 +154,7 @@ private:
     static void on_handoff(core::shard* here, void* payload) noexcept;
     void adopt(std::unique_ptr<handoff> h) noexcept;
     void start_login(conn_state& a) noexcept;
-    void finish_login(uint64_t conn_id, bool ok, const directory::user* u) noexcept;
+    void finish_login(uint64_t conn_id, bool ok) noexcept;
     void fail_login(uint64_t conn_id) noexcept;
     // Feeds kept input, sends what the session wrote, starts the next step
     // (a login check, a window, a close). Safe to call at any time.
@@ -164,7 +172,7 @@ private:
     uint32_t note_failure(std::string_view ip) noexcept;
 
     const config& _cfg;
-    const directory::snapshot& _dir;
+    const directory::handle& _dir;   // the shard's current directory: each login reads it
     core::shard& _here;
     net::registry& _reg;
     store::shard_store& _store;

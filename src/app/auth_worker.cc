@@ -36,10 +36,11 @@ void auth_worker::stop() noexcept {
     if (_poll.busy()) _io.poll_cancel(_poll);
 }
 
-void auth_worker::check(const directory::user* u, std::string password, uint64_t token) {
+void auth_worker::check(const directory::user* u, std::shared_ptr<const directory::snapshot> dir,
+                        std::string password, uint64_t token) {
     {
         std::lock_guard lock(_mutex);
-        _jobs.push_back({u, std::move(password), token});
+        _jobs.push_back({u, std::move(dir), std::move(password), token});
     }
     _wake.notify_one();
 }
@@ -55,6 +56,7 @@ void auth_worker::run() noexcept {
         bool ok = j.user ? directory::verify_password(*j.user, j.password)
                          : directory::verify_password_of_nobody(j.password);
         explicit_bzero(j.password.data(), j.password.size());
+        j.dir.reset();  // may free an old snapshot: not under the lock
         lock.lock();
         _results.push_back({j.token, ok});
         uint64_t one = 1;

@@ -6,7 +6,8 @@
 //
 // Threading: check() and the done callback run on the shard's thread; the
 // worker thread touches only the job queue and the result list (under one
-// mutex), never the reactor. The directory user it reads is immutable.
+// mutex), never the reactor. The directory user it reads is immutable, and
+// its job shares the snapshot holding it (a reload may replace the shard's).
 // Limits: jobs queue without bound, but each waits for a connection's
 // login, so there are at most as many as the shard's connections.
 // Shutdown: stop() cancels the poll; the owner runs the loop until idle,
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,13 +39,16 @@ public:
     auth_worker& operator=(const auth_worker&) = delete;
 
     // Checks `password` against u (null: no such user, same cost, false);
-    // done(token, ok) follows from the loop.
-    void check(const directory::user* u, std::string password, uint64_t token);
+    // done(token, ok) follows from the loop. `dir` is the snapshot u lives
+    // in: the job keeps it, so a reload meanwhile cannot free u.
+    void check(const directory::user* u, std::shared_ptr<const directory::snapshot> dir, std::string password,
+               uint64_t token);
     void stop() noexcept;
 
 private:
     struct job {
         const directory::user* user;
+        std::shared_ptr<const directory::snapshot> dir;  // keeps *user alive
         std::string password;
         uint64_t token;
     };

@@ -1,5 +1,7 @@
-// check-config and mkpasswd: small commands that need no spool or reactor.
+// check-config, mkpasswd and reload: small commands that need no spool or
+// reactor.
 #include "posthorn/app/commands.hh"
+#include "control.hh"
 
 #include <crypt.h>
 #include <cstdio>
@@ -41,6 +43,23 @@ int run_mkpasswd() {
         return 1;
     }
     std::printf("%s\n", hash);
+    return 0;
+}
+
+int run_reload(const config& cfg) {
+    std::string reply;
+    if (int rc = control_exchange(cfg.data_dir + "/control.sock", "{\"cmd\":\"reload\"}", reply); rc != 0) return rc;
+    std::string text, keys;
+    if (reply.find("\"ok\":true") == std::string::npos) {
+        if (!json_field(reply, "error", text)) text = reply;
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        std::fprintf(stderr, "posthorn reload: failed: %s\nthe daemon keeps the directory it had\n", text.c_str());
+        return 1;
+    }
+    if (!json_field(reply, "text", text)) text = "reloaded";
+    std::printf("%s\n", text.c_str());
+    if (json_field(reply, "restart_needed", keys) && !keys.empty())
+        std::printf("not applied until a restart: %s\n", keys.c_str());
     return 0;
 }
 

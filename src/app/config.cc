@@ -92,7 +92,9 @@ struct parser {
 
     bool run() {
         if (auto* s = section("server")) {
-            warn_unknown(*s, "server", {"hostname", "shards", "io", "data_dir", "durability", "log_level"});
+            warn_unknown(*s, "server", {"hostname", "shards", "io", "data_dir", "durability", "log_level", "idle_poll_us"});
+            if (!num(*s, "server", "idle_poll_us", out.idle_poll_us)) return false;
+            if (out.idle_poll_us > 1000000) return fail("server.idle_poll_us", "must be at most 1000000 (one second)");
             if (!str(*s, "server", "hostname", out.hostname) || !str(*s, "server", "data_dir", out.data_dir) ||
                 !str(*s, "server", "log_level", out.log_level))
                 return false;
@@ -378,7 +380,9 @@ bool load_config(const std::string& path_or_empty, config& out, std::string& mes
     }
     std::ostringstream ss;
     ss << in.rdbuf();
-    return parse_config(ss.str(), path_or_empty, out, message);
+    bool ok = parse_config(ss.str(), path_or_empty, out, message);
+    out.path = path_or_empty;
+    return ok;
 }
 
 }  // namespace posthorn::app

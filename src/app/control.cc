@@ -2,6 +2,7 @@
 #include "control.hh"
 
 #include "delivery.hh"
+#include "reloader.hh"
 #include "posthorn/core/log.hh"
 #include "posthorn/queue.hh"
 
@@ -139,7 +140,21 @@ void control_node::handle(net::connection& c, std::string_view line) noexcept {
         }
         return;
     }
-    c.write(fmt::format("{{\"ok\":false,\"error\":\"unknown command {}\"}}\n", cmd.substr(0, 40)));
+    if (cmd == "reload" && _reloader) {
+        core::log::info("event=reload_requested via=control");
+        _reloader->reload("control", [this, conn = c.id()](const reloader::outcome& out) {
+            if (!out.ok) {
+                reply(conn, fmt::format("{{\"ok\":false,\"error\":\"{}\"}}", json_escape(out.text)));
+                return;
+            }
+            std::string keys;
+            for (const auto& k : out.restart_keys) keys.append(keys.empty() ? "" : ",").append(k);
+            reply(conn, fmt::format("{{\"ok\":true,\"text\":\"{}\",\"restart_needed\":\"{}\"}}",
+                                    json_escape(out.text), json_escape(keys)));
+        });
+        return;
+    }
+    c.write(fmt::format("{{\"ok\":false,\"error\":\"unknown command {}\"}}\n", json_escape(cmd.substr(0, 40))));
 }
 
 void control_node::reply(uint64_t conn, const std::string& line) noexcept {
@@ -153,7 +168,73 @@ void control_node::on_close(net::connection& c) noexcept {
     _partial.erase(c.id());
 }
 
+std::string json_escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(ch);
+        } else if (c < 0x20) {
+            out.append(fmt::format("\\u{:04x}", c));
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
+bool json_field(std::string_view obj, std::string_view key, std::string& out) {
+    std::string pattern = fmt::format("\"{}\"", key);
+    size_t at = obj.find(pattern);
+    out.clear();
+    if (at == std::string_view::npos) return false;
+    at += pattern.size();
+    while (at < obj.size() && (obj[at] == ' ' || obj[at] == ':')) ++at;
+    if (at >= obj.size() || obj[at] != '"') return false;
+    for (++at; at < obj.size(); ++at) {
+        char c = obj[at];
+        if (c == '"') return true;
+        if (c != '\\') {
+            out.push_back(c);
+            continue;
+        }
+        if (++at >= obj.size()) return false;
+        switch (obj[at]) {
+        case '"': case '\\': case '/': out.push_back(obj[at]); break;
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case 'u': {
+            if (at + 4 >= obj.size()) return false;
+            unsigned v = 0;
+            for (int k = 1; k <= 4; ++k) {
+                char h = obj[at + static_cast<size_t>(k)];
+                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) return false;
+                v = v << 4 | static_cast<unsigned>(d);
+            }
+            if (v > 0x7f) return false;  // replies escape only control characters
+            out.push_back(static_cast<char>(v));
+            at += 4;
+            break;
+        }
+        default: return false;
+        }
+    }
+    return false;
+}
+
 int control_request(const std::string& socket_path, const std::string& request_line) {
+    std::string reply;
+    if (int rc = control_exchange(socket_path, request_line, reply); rc != 0) return rc;
+    std::fputs(reply.c_str(), stdout);
+    return reply.find("\"ok\":true") != std::string::npos ? 0 : 1;
+}
+
+int control_exchange(const std::string& socket_path, const std::string& request_line, std::string& reply) {
     sockaddr_un sun{};
     if (socket_path.size() >= sizeof sun.sun_path) {
         std::fprintf(stderr, "posthorn: control socket path too long: %s\n", socket_path.c_str());
@@ -176,7 +257,7 @@ int control_request(const std::string& socket_path, const std::string& request_l
         ::close(fd);
         return 1;
     }
-    std::string reply;
+    reply.clear();
     char buf[512];
     while (reply.find('\n') == std::string::npos) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -188,8 +269,7 @@ int control_request(const std::string& socket_path, const std::string& request_l
         std::fprintf(stderr, "posthorn: no reply from the daemon\n");
         return 1;
     }
-    std::fputs(reply.c_str(), stdout);
-    return reply.find("\"ok\":true") != std::string::npos ? 0 : 1;
+    return 0;
 }
 
 }  // namespace posthorn::app

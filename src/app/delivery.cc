@@ -52,7 +52,7 @@ struct delivery::relay {
     explicit relay(const proto::smtp::client_config& c) : client(c) {}
 };
 
-delivery::delivery(const config& cfg, const directory::snapshot& dir, spool::shard_spool& spool, spool_sink& sink,
+delivery::delivery(const config& cfg, const directory::handle& dir, spool::shard_spool& spool, spool_sink& sink,
                    net::registry& reg, core::reactor& io)
     : _cfg(cfg), _dir(dir), _spool(spool), _sink(sink), _reg(reg), _io(io),
       _sched(queue::destination_limits{cfg.max_connections_per_destination,
@@ -184,7 +184,7 @@ void delivery::enqueue(uint64_t id, queue::envelope&& env, spool::recovered_mess
 // [aliases], recursively (depth 8 at most: a loop ends there), each final
 // address once.
 void delivery::expand(std::string_view address, std::vector<std::string>& out, int depth) const {
-    directory::resolution r = _dir.resolve(address);
+    directory::resolution r = _dir.current().resolve(address);
     if (r.kind == directory::address_kind::alias && r.targets && depth < 8) {
         for (const std::string& t : *r.targets) expand(t, out, depth + 1);
         return;
@@ -214,7 +214,7 @@ void delivery::route_recipients(uint64_t id, message& m) {
             }
             taken.push_back(a);
             std::string domain(domain_of(a));
-            queue::next_hop hop = _routes.route(domain, _dir.is_local_domain(domain));
+            queue::next_hop hop = _routes.route(domain, _dir.current().is_local_domain(domain));
             std::string user;
             const bool deferred = hop.how == queue::next_hop::kind::local ? _cfg.defer_local || !_local
                                                                           : _cfg.defer_smtp;
@@ -224,7 +224,7 @@ void delivery::route_recipients(uint64_t id, message& m) {
                 continue;
             }
             if (hop.how == queue::next_hop::kind::local) {
-                directory::resolution r = _dir.resolve(a);
+                directory::resolution r = _dir.current().resolve(a);
                 if (r.kind != directory::address_kind::local_user || !r.owner) {
                     // An alias target in a local domain that names nobody.
                     ++m.targets_left[i];
@@ -657,7 +657,7 @@ void delivery::bounce(uint64_t id, message& m, const std::vector<std::pair<targe
     // A bounce (from <>) that bounces goes to the postmaster instead, as
     // Postfix's double bounce; one to the postmaster that bounces is dropped
     // (logged), so nothing loops.
-    const std::string postmaster = "postmaster@" + _dir.primary_domain();
+    const std::string postmaster = "postmaster@" + _dir.current().primary_domain();
     const bool double_bounce = m.env.mail_from.empty();
     for (const auto& [t, rep] : failed) {
         finish_target(id, m, t, false, rep, remote);

@@ -56,7 +56,7 @@ namespace posthorn::app {
 
 class delivery final : public net::handler {
 public:
-    delivery(const config& cfg, const directory::snapshot& dir, spool::shard_spool& spool, spool_sink& sink,
+    delivery(const config& cfg, const directory::handle& dir, spool::shard_spool& spool, spool_sink& sink,
              net::registry& reg, core::reactor& io);
     ~delivery();
 
@@ -155,7 +155,7 @@ private:
     void publish() noexcept;
 
     const config& _cfg;
-    const directory::snapshot& _dir;
+    const directory::handle& _dir;  // the shard's current directory: routing reads the latest
     spool::shard_spool& _spool;
     spool_sink& _sink;
     net::registry& _reg;

@@ -9,7 +9,7 @@ constexpr std::string_view k_last_word = "* BYE Autologout; idle for too long\r\
 
 }  // namespace
 
-imap_protocol::imap_protocol(const config& cfg, const directory::snapshot& dir, store::shard_store& store)
+imap_protocol::imap_protocol(const config& cfg, const directory::handle& dir, store::shard_store& store)
     : _cfg(cfg), _dir(dir), _store(store) {}
 
 proto::imap::session_config imap_protocol::session_config(access_peer& peer) const {

@@ -13,7 +13,7 @@ namespace posthorn::app {
 
 class imap_protocol final : public access_protocol {
 public:
-    imap_protocol(const config& cfg, const directory::snapshot& dir, store::shard_store& store);
+    imap_protocol(const config& cfg, const directory::handle& dir, store::shard_store& store);
 
     std::string_view name() const noexcept override { return "imap"; }
     uint64_t timeout_ms() const noexcept override { return _cfg.imap_timeout_ms; }
@@ -27,7 +27,7 @@ private:
     proto::imap::session_config session_config(access_peer& peer) const;
 
     const config& _cfg;
-    const directory::snapshot& _dir;
+    const directory::handle& _dir;
     store::shard_store& _store;
 };
 

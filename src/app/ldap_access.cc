@@ -15,7 +15,11 @@ public:
     void next_output(size_t window_bytes) override { _s->next_output(window_bytes); }
     bool wants_close() const noexcept override { return _s->wants_close(); }
     const proto::login_request* pending_login() const noexcept override { return _s->pending_login(); }
-    void login_checked(bool ok, std::string_view user) override { _s->login_checked(ok, user); }
+    // The bound DN comes from the tree, whatever snapshot the password was
+    // checked in.
+    void login_checked(bool ok, std::string_view user, std::shared_ptr<const directory::snapshot>) override {
+        _s->login_checked(ok, user);
+    }
     std::string suspend() override { return _s->suspend(); }
     void on_disconnect() noexcept override { _s->on_disconnect(); }
     void on_timeout() override {}
@@ -29,12 +33,20 @@ constexpr uint8_t k_busy = 51;
 
 }  // namespace
 
-ldap_protocol::ldap_protocol(const config& cfg, const proto::ldap::tree& tree)
-    : _cfg(cfg), _tree(tree), _busy(proto::ldap::notice_of_disconnection(k_busy, "too many connections, try again later")) {
+ldap_protocol::ldap_protocol(const config& cfg, shard_directory& directory)
+    : _cfg(cfg),
+      _directory(directory),
+      _tree(directory.current().ldap),
+      _busy(proto::ldap::notice_of_disconnection(k_busy, "too many connections, try again later")) {
+    _subscription = _directory.subscribe([this](const directory_generation& g) {
+        if (g.ldap) _tree = g.ldap;   // the old one lives on while requests hold it
+    });
     _session_cfg.size_limit = cfg.ldap_size_limit;
     _session_cfg.time_limit_s = static_cast<uint32_t>(cfg.ldap_time_limit_ms / 1000);
     _session_cfg.anonymous_allowed = cfg.ldap_anonymous;
 }
+
+ldap_protocol::~ldap_protocol() { _directory.unsubscribe(_subscription); }
 
 std::unique_ptr<access_session> ldap_protocol::open(access_peer peer) {
     auto s = std::make_unique<proto::ldap::session>(_session_cfg, _tree, std::move(peer.session_id));

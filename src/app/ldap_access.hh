@@ -5,14 +5,21 @@
 // another shard. While a search streams, the session is still fed so an
 // Abandon can stop it.
 //
-// Config ([ldap]): base, anonymous, size_limit, time_limit, timeout (idle;
-// the session is closed without a word, as slapd's idletimeout).
+// Reloads: the tree comes with each directory generation (directory_reload.hh
+// builds it); the protocol subscribes to the shard's directory and takes the
+// new tree at the switch. Sessions read it through the protocol's
+// shared_ptr and start each request on the current one (ldap_session.hh).
+//
+// Config ([ldap]): base (rebuilt on reload), anonymous, size_limit,
+// time_limit, timeout (idle; the session is closed without a word, as
+// slapd's idletimeout); these four need a restart.
 // Threading: shard-local, not thread-safe; the tree is shared read-only.
 #pragma once
 
 #include "posthorn/app/config.hh"
 #include "posthorn/proto/ldap_session.hh"
 #include "access_node.hh"
+#include "directory_reload.hh"
 
 #include <string>
 
@@ -20,7 +27,11 @@ namespace posthorn::app {
 
 class ldap_protocol final : public access_protocol {
 public:
-    ldap_protocol(const config& cfg, const proto::ldap::tree& tree);
+    // `directory` must outlive the protocol; its current generation has a tree.
+    ldap_protocol(const config& cfg, shard_directory& directory);
+    ~ldap_protocol();
+    ldap_protocol(const ldap_protocol&) = delete;
+    ldap_protocol& operator=(const ldap_protocol&) = delete;
 
     std::string_view name() const noexcept override { return "ldap"; }
     uint64_t timeout_ms() const noexcept override { return _cfg.ldap_timeout_ms; }
@@ -32,7 +43,9 @@ public:
 
 private:
     const config& _cfg;
-    const proto::ldap::tree& _tree;
+    shard_directory& _directory;
+    uint64_t _subscription = 0;
+    std::shared_ptr<const proto::ldap::tree> _tree;   // the current generation's
     proto::ldap::session_config _session_cfg;
     std::string _busy;
 };

@@ -1,5 +1,5 @@
 // The posthorn binary: `posthorn serve | check-config | queue ... | spool ... |
-// mkpasswd`, each taking -c FILE (default: the embedded demo config).
+// mailbox ... | reload | mkpasswd`, each taking -c FILE (default: the embedded demo config).
 #include "posthorn/app/commands.hh"
 #include "posthorn/app/config.hh"
 #include "posthorn/core/log.hh"
@@ -26,6 +26,8 @@ void usage(FILE* out) {
         "  spool stat            segments, records and recovery counters\n"
         "  spool verify          check every record's checksum (exit 1 if any fails)\n"
         "  mkpasswd              read a password on stdin, print its crypt(3) hash\n"
+        "  reload                ask the running daemon to re-read its config's directory part\n"
+        "                        ([domains] [[users]] [[groups]] [aliases]); also on SIGHUP\n"
         "Without -c, the embedded demo configuration is used (example.test on 127.0.0.1:2525).\n",
         out);
 }
@@ -49,6 +51,13 @@ int main(int argc, char** argv) {
     app::config cfg;
     std::string message;
     if (!app::load_config(config_path, cfg, message)) {
+        if (args[0] == "reload") {
+            // The daemon re-reads this file too and would refuse it the same
+            // way; without it we cannot even find the daemon's socket.
+            std::fprintf(stderr, "posthorn reload: failed: %s\nthe daemon was not asked and keeps the directory it had\n",
+                         message.c_str());
+            return 1;
+        }
         std::fprintf(stderr, "posthorn: %s\n", message.c_str());
         return 2;
     }
@@ -63,6 +72,7 @@ int main(int argc, char** argv) {
     if (cmd == "queue") return app::run_queue(cfg, rest);
     if (cmd == "spool") return app::run_spool(cfg, rest);
     if (cmd == "mailbox") return app::run_mailbox(cfg, rest);
+    if (cmd == "reload") return app::run_reload(cfg);
     std::fprintf(stderr, "posthorn: unknown command \"%s\"\n", cmd.c_str());
     usage(stderr);
     return 2;

@@ -82,6 +82,18 @@ std::string metrics_registry::render() const {
                        sum_of(_shards, field(&shard_metrics::smtp_connections)));
     out += fmt::format("posthorn_connections{{proto=\"smtp\",direction=\"out\"}} {}\n",
                        sum_of(_shards, field(&shard_metrics::relay_connections)));
+    out += "# HELP posthorn_directory_generation The directory generation each shard reads (1 at start, +1 per "
+           "reload).\n# TYPE posthorn_directory_generation gauge\n";
+    for (size_t i = 0; i < _shards.size(); ++i)
+        if (_shards[i].active.load(std::memory_order_relaxed))
+            out += fmt::format("posthorn_directory_generation{{shard=\"{}\"}} {}\n", i,
+                               _shards[i].directory_generation.load(std::memory_order_relaxed));
+    out += "# HELP posthorn_directory_reloads_total Directory reloads (SIGHUP, posthorn reload) by outcome.\n"
+           "# TYPE posthorn_directory_reloads_total counter\n";
+    out += fmt::format("posthorn_directory_reloads_total{{result=\"ok\"}} {}\n",
+                       sum_of(_shards, field(&shard_metrics::reloads_ok)));
+    out += fmt::format("posthorn_directory_reloads_total{{result=\"failed\"}} {}\n",
+                       sum_of(_shards, field(&shard_metrics::reloads_failed)));
     render_histogram(out, _shards, "posthorn_fsync_seconds", "Group-commit fdatasync latency.",
                      &shard_metrics::fsync_latency);
     render_histogram(out, _shards, "posthorn_delivery_seconds", "From arrival to the next hop's 2xx.",

@@ -48,6 +48,9 @@ struct alignas(64) shard_metrics {
     std::atomic<int64_t> smtp_connections{0};     // inbound, open now
     std::atomic<int64_t> relay_connections{0};    // outbound, open now
     std::atomic<int64_t> queue_messages{0};       // in the delivery queue now
+    std::atomic<uint64_t> directory_generation{0};  // the directory this shard reads (1 at start, +1 per reload)
+    std::atomic<uint64_t> reloads_ok{0};          // shard 0's reloader: reloads applied
+    std::atomic<uint64_t> reloads_failed{0};      //   and refused (the file did not parse or validate)
     histogram fsync_latency;                      // group-commit fdatasync
     histogram delivery_latency;                   // arrival -> 2xx from the next hop
     mutable std::mutex destinations_lock;  // the scraper locks it through a const registry

@@ -10,7 +10,7 @@ constexpr std::string_view k_last_word = "";
 
 }  // namespace
 
-pop3_protocol::pop3_protocol(const config& cfg, const directory::snapshot& dir, store::shard_store& store)
+pop3_protocol::pop3_protocol(const config& cfg, const directory::handle& dir, store::shard_store& store)
     : _cfg(cfg), _dir(dir), _store(store) {}
 
 proto::pop3::session_config pop3_protocol::session_config(const access_peer& peer) const {

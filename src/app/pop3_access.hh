@@ -17,7 +17,7 @@ namespace posthorn::app {
 
 class pop3_protocol final : public access_protocol, public proto::pop3::maildrop_locks {
 public:
-    pop3_protocol(const config& cfg, const directory::snapshot& dir, store::shard_store& store);
+    pop3_protocol(const config& cfg, const directory::handle& dir, store::shard_store& store);
 
     std::string_view name() const noexcept override { return "pop3"; }
     uint64_t timeout_ms() const noexcept override { return _cfg.pop3_timeout_ms; }
@@ -35,7 +35,7 @@ private:
     proto::pop3::session_config session_config(const access_peer& peer) const;
 
     const config& _cfg;
-    const directory::snapshot& _dir;
+    const directory::handle& _dir;
     store::shard_store& _store;
     std::set<std::string, std::less<>> _locked;
 };

@@ -1,7 +1,9 @@
-// `posthorn serve`: builds the directory snapshot, starts one shard per core
-// and, on each, opens the shard's spool (recovering it), binds the SMTP
+// `posthorn serve`: builds the directory (generation 1), starts one shard per
+// core and, on each, opens the shard's spool (recovering it), binds the SMTP
 // listeners with SO_REUSEPORT and runs the reactor until SIGINT/SIGTERM.
 // The group commit runs as a turn hook: one fdatasync per shard per turn.
+// Each shard reads the directory through its shard_directory; shard 0's
+// reloader replaces it on SIGHUP and `posthorn reload` (reloader.hh).
 #include "posthorn/app/commands.hh"
 #include "posthorn/core/log.hh"
 #include "posthorn/core/shard.hh"
@@ -9,11 +11,13 @@
 #include "access_node.hh"
 #include "control.hh"
 #include "delivery.hh"
+#include "directory_reload.hh"
 #include "local_agent.hh"
 #include "imap_access.hh"
 #include "ldap_access.hh"
 #include "metrics.hh"
 #include "pop3_access.hh"
+#include "reloader.hh"
 #include "smtp_node.hh"
 #include "spool_sink.hh"
 
@@ -21,9 +25,12 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <system_error>
 #include <tuple>
 
+#include <signal.h>
 #include <unistd.h>
 
 namespace posthorn::app {
@@ -31,14 +38,15 @@ namespace {
 
 struct serve_context {
     const config& cfg;
-    const directory::snapshot& dir;
+    std::string config_path;   // absolute; empty for the embedded demo config (reloads re-read it)
+    std::shared_ptr<const directory_generation> first_directory;
     metrics_registry& metrics;
+    directory_table directories{};  // slot i: written and read by shard i only
     delivery_table deliveries{};  // slot i: written and read by shard i only
     local_agent_table local_agents{};  // slot i: written by shard i; read by others to address messages
     access_node_table pop3_nodes{};    // slot i: written by shard i; read by others to address handoffs
     access_node_table imap_nodes{};
     access_node_table ldap_nodes{};
-    const proto::ldap::tree* ldap_tree = nullptr;  // built once, read-only; null when no ldap listener
     std::atomic<int> exit_code{0};
     // Each shard's spool outlives every shard's loop: an owner shard may
     // still be copying a message out of another shard's spool files when
@@ -59,16 +67,6 @@ uint64_t wall_clock_us() {
             .count());
 }
 
-directory::snapshot build_directory(const config& cfg) {
-    std::vector<directory::user> users;
-    for (const auto& u : cfg.users)
-        users.push_back({u.name, u.password, u.display_name, u.addresses, u.given_name, u.surname, u.title,
-                         u.department, u.telephone});
-    std::vector<directory::group> groups;
-    for (const auto& g : cfg.groups) groups.push_back({g.name, g.description, g.members});
-    return directory::snapshot(cfg.local_domains, std::move(users), cfg.aliases, std::move(groups));
-}
-
 // Mailboxes belong to shard xxh3(user) % shards: with fewer shards than a
 // previous run, some are in directories no shard opens. Moving them is not
 // built; say so loudly rather than let them look lost.
@@ -84,6 +82,27 @@ void warn_orphan_stores(const std::string& data_dir, uint32_t shards) {
 
 void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     const config& cfg = ctx.cfg;
+    // First, before this shard's loop can run a reload's message: the
+    // directory every node and session here reads.
+    shard_directory directory(ctx.first_directory);
+    ctx.directories[sh.id()] = &directory;
+    const directory::handle& dir = directory.handle();
+    shard_metrics& metrics = ctx.metrics.shard(sh.id());
+    metrics.directory_generation.store(directory.current().number, std::memory_order_relaxed);
+    // After each switch (a listener; the LDAP node takes its new tree the same way).
+    directory.subscribe([m = &metrics](const directory_generation& g) {
+        m->directory_generation.store(g.number, std::memory_order_relaxed);
+    });
+    std::unique_ptr<reloader> reload;
+    if (sh.id() == 0) {
+        reload = std::make_unique<reloader>(sh, cfg, ctx.config_path, ctx.directories);
+        reload->set_metrics(&metrics);
+    }
+    struct unregister {
+        serve_context& ctx;
+        uint32_t id;
+        ~unregister() { ctx.directories[id] = nullptr; }
+    } unregister_directory{ctx, sh.id()};
     spool::options so;
     so.dir = cfg.data_dir + "/spool/" + std::to_string(sh.id());
     so.segment_bytes = cfg.segment_bytes;
@@ -105,10 +124,9 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     // past every recovered id, so ids stay unique across restarts.
     uint64_t first = wall_clock_us();
     for (const auto& m : rec.messages) first = std::max<uint64_t>(first, (m.id & ((1ull << 56) - 1)) + 1);
-    shard_metrics& metrics = ctx.metrics.shard(sh.id());
     spool_sink sink(*sp, sh.id(), first);
     sink.set_metrics(&metrics);
-    smtp_node node(cfg, ctx.dir, sink);
+    smtp_node node(cfg, dir, sink);
     node.set_metrics(&metrics);
 
     core::reactor& io = sh.io();
@@ -149,7 +167,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
     net::registry reg(io, net::limits{cfg.max_connections, cfg.max_connections_per_ip}, sh.id());
 
     // Delivery: what recovery found, then every message once durable.
-    delivery dlv(cfg, ctx.dir, *sp, sink, reg, io);
+    delivery dlv(cfg, dir, *sp, sink, reg, io);
     dlv.set_metrics(&metrics);
     dlv.set_local(&local, sh.count());
     local.set_answer(
@@ -175,16 +193,17 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 
     // POP3 and IMAP: sessions move to the shard owning the mailbox after
     // login (access_node.hh).
-    pop3_protocol pop3(cfg, ctx.dir, *mailboxes);
-    access_node pop3_node(cfg, ctx.dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
-    imap_protocol imap(cfg, ctx.dir, *mailboxes);
-    access_node imap_node(cfg, ctx.dir, sh, reg, *mailboxes, imap, ctx.imap_nodes);
-    // LDAP: binds use the same login path; sessions stay on this shard.
+    pop3_protocol pop3(cfg, dir, *mailboxes);
+    access_node pop3_node(cfg, dir, sh, reg, *mailboxes, pop3, ctx.pop3_nodes);
+    imap_protocol imap(cfg, dir, *mailboxes);
+    access_node imap_node(cfg, dir, sh, reg, *mailboxes, imap, ctx.imap_nodes);
+    // LDAP: binds use the same login path; sessions stay on this shard. The
+    // tree comes with the directory generation (a reload brings a new one).
     std::unique_ptr<ldap_protocol> ldap;
     std::unique_ptr<access_node> ldap_node;
-    if (ctx.ldap_tree) {
-        ldap = std::make_unique<ldap_protocol>(cfg, *ctx.ldap_tree);
-        ldap_node = std::make_unique<access_node>(cfg, ctx.dir, sh, reg, *mailboxes, *ldap, ctx.ldap_nodes);
+    if (directory.current().ldap) {
+        ldap = std::make_unique<ldap_protocol>(cfg, directory);
+        ldap_node = std::make_unique<access_node>(cfg, dir, sh, reg, *mailboxes, *ldap, ctx.ldap_nodes);
     }
     auto access_hook = io.add_turn_hook([p = &pop3_node, i = &imap_node, l = ldap_node.get()]() noexcept {
         p->turn();
@@ -205,7 +224,8 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
         }
     }
 
-    control_node control(sh, ctx.deliveries);
+    control_node control(sh, ctx.deliveries, reload.get());
+    if (reload) reload->watch_sighup();
     const std::string control_path = cfg.data_dir + "/control.sock";
     if (sh.id() == 0) {
         if (auto l = reg.listen_unix(control_path, control); !l)
@@ -233,6 +253,7 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 
     io.run();
 
+    if (reload) reload->stop();
     dlv.stop();
     local.set_answer(nullptr, nullptr);
     ctx.deliveries[sh.id()] = nullptr;
@@ -257,23 +278,15 @@ void run_shard(serve_context& ctx, core::shard& sh) noexcept {
 }  // namespace
 
 int run_serve(const config& cfg) {
-    directory::snapshot dir = build_directory(cfg);
+    std::string config_path;
+    if (!cfg.path.empty()) {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(cfg.path, ec);
+        config_path = ec ? cfg.path : abs.string();
+    }
     if (cfg.listen_smtp.empty()) core::log::warn("event=no_listeners note=\"[listen] smtp is empty\"");
     if (!cfg.listen_rpc.empty())
         core::log::warn("event=listener_not_built addrs={} note=\"this protocol is not built yet\"", cfg.listen_rpc.front());
-    // The LDAP tree: built once from the snapshot, shared read-only by every
-    // shard (a reload builds a new one from the new snapshot).
-    std::shared_ptr<const proto::ldap::tree> ldap_tree;
-    if (!cfg.listen_ldap.empty()) {
-        std::string why;
-        ldap_tree = proto::ldap::build_tree(dir, cfg.ldap_base, why);
-        if (!ldap_tree) {
-            core::log::error("event=ldap_tree_failed reason=\"{}\"", why);
-            return 1;
-        }
-        core::log::info("event=ldap_tree base=\"{}\" entries={}", proto::ldap::tree_base(*ldap_tree),
-                        proto::ldap::tree_entries(*ldap_tree));
-    }
     if (cfg.durability == durability_mode::none)
         core::log::warn("event=durability_none note=\"BENCHMARKS ONLY: 250 is sent before mail is on stable storage\"");
 
@@ -284,10 +297,18 @@ int run_serve(const config& cfg) {
                                           : core::io_mode::auto_detect;
     sc.chunk_bytes = cfg.chunk_bytes;
     sc.chunk_count = cfg.chunks_per_shard;
+    sc.idle_poll_us = cfg.idle_poll_us;
     core::shard_set shards(sc);
     auto metrics = std::make_unique<metrics_registry>();
-    serve_context ctx{cfg, dir, *metrics};
-    ctx.ldap_tree = ldap_tree.get();
+    serve_context ctx{cfg, config_path, build_generation(cfg, 1), *metrics};
+    if (!cfg.listen_ldap.empty() && !ctx.first_directory->ldap) return 1;   // build_generation logged why
+    // SIGHUP reloads the directory: blocked here, so every thread started
+    // from now on has it blocked and only shard 0's signalfd takes it
+    // (reloader.hh); its default action would end the process.
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, nullptr);
     std::fprintf(stderr, "posthorn: serving %s; smtp on", cfg.source.c_str());
     for (const auto& a : cfg.listen_smtp) std::fprintf(stderr, " %s", a.c_str());
     if (!cfg.listen_pop3.empty()) std::fprintf(stderr, "; pop3 on");
@@ -299,6 +320,8 @@ int run_serve(const config& cfg) {
     if (!cfg.listen_metrics.empty()) std::fprintf(stderr, "; metrics on http://%s/metrics", cfg.listen_metrics.front().c_str());
     std::fprintf(stderr, "; data in %s; Ctrl-C stops\n", cfg.data_dir.c_str());
     auto res = shards.run([c = &ctx](core::shard& s) noexcept { run_shard(*c, s); });
+    // SIGHUP stays blocked: one that arrived during shutdown must not end
+    // the process with a signal instead of its exit code.
     if (!res) {
         core::log::error("event=serve_failed what=\"{}\" reason=\"{}\"", res.err().what, res.err().reason());
         return 1;

@@ -26,7 +26,7 @@ proto::smtp::session_config make_session_config(const config& cfg) {
     return s;
 }
 
-smtp_node::smtp_node(const config& cfg, const directory::snapshot& dir, spool_sink& sink)
+smtp_node::smtp_node(const config& cfg, const directory::handle& dir, spool_sink& sink)
     : _cfg(cfg), _dir(dir), _sink(sink), _session_cfg(make_session_config(cfg)) {
     _sink.set_waiter_done(&smtp_node::on_commit_done, this);
 }

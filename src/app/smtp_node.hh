@@ -24,7 +24,7 @@ proto::smtp::session_config make_session_config(const config& cfg);
 
 class smtp_node final : public net::handler {
 public:
-    smtp_node(const config& cfg, const directory::snapshot& dir, spool_sink& sink);
+    smtp_node(const config& cfg, const directory::handle& dir, spool_sink& sink);
 
     void on_open(net::connection& c) noexcept override;
     size_t on_data(net::connection& c, const core::slice& bytes) noexcept override;
@@ -42,7 +42,7 @@ private:
     bool is_trusted(std::string_view ip) const noexcept;
 
     const config& _cfg;
-    const directory::snapshot& _dir;
+    const directory::handle& _dir;  // the shard's current directory, read by each session
     spool_sink& _sink;
     proto::smtp::session_config _session_cfg;
     std::unordered_map<uint64_t, net::connection*> _parked;  // connection id -> waiting for commit

@@ -53,6 +53,8 @@ public:
     void dispatch() noexcept override;
     bool has_ready() const noexcept override { return !_starved.empty() && _pool.free_count() > 0; }
     void submit_and_wait(bool block, uint64_t deadline_ms) noexcept override;
+    bool has_completions() noexcept override { return _ready > 0; }
+    uint32_t syncs_inflight() const noexcept override { return 0; }
     uint32_t inflight() const noexcept override { return 0; }  // nothing in the kernel holds our memory
 
     void fdatasync(int fd, callback<void(result<void>)> done) noexcept override;

@@ -70,6 +70,10 @@ public:
     virtual void dispatch() noexcept = 0;
     // Work is ready without waiting for the kernel (the loop must not block).
     virtual bool has_ready() const noexcept = 0;
+    // The last submit_and_wait() gathered completions for dispatch().
+    virtual bool has_completions() noexcept = 0;
+    // fdatasync operations in the kernel (epoll runs them inline: 0).
+    virtual uint32_t syncs_inflight() const noexcept = 0;
     // The turn's one submission; waits for at least one event when block,
     // at most until deadline_ms (no_deadline: no limit).
     virtual void submit_and_wait(bool block, uint64_t deadline_ms) noexcept = 0;

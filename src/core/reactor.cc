@@ -7,6 +7,8 @@
 
 #include "core/io_backend.hh"
 
+#include <algorithm>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +146,7 @@ constexpr int k_hook_rounds_max = 8;
 void reactor::turn(bool may_block) noexcept {
     _now_ms = clock_ms();
     ++_stats.turns;
+    const bool active = _backend->has_completions();
     _backend->dispatch();
     _timers.fire_due(_now_ms);
     run_pollers();
@@ -172,8 +175,33 @@ void reactor::turn(bool may_block) noexcept {
         bool stopping = _stop.load(std::memory_order_acquire) && !_draining;
         if (run_pollers() || !_tasks.empty() || !_flush.empty() || stopping) block = false;
     }
-    _backend->submit_and_wait(block, _timers.next_deadline());
+    // Not while a disk flush is out: that takes milliseconds, and the
+    // clients that matter wait for its answer rather than send more.
+    if (block && active && _config.idle_poll_us > 0 && _backend->syncs_inflight() == 0 &&
+        idle_poll(_timers.next_deadline()))
+        ++_stats.idle_polls_caught;
+    else
+        _backend->submit_and_wait(block, _timers.next_deadline());
     _sleeping.store(false, std::memory_order_relaxed);
+}
+
+// Non-blocking submissions until a completion arrives, a poller finds work,
+// or the window (or the next timer) runs out. Called with _sleeping set, so
+// a wake() from another thread lands as a completion too.
+bool reactor::idle_poll(uint64_t deadline_ms) noexcept {
+    auto clock_us = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+    };
+    uint64_t end_us = clock_us() + _config.idle_poll_us;
+    if (deadline_ms != no_deadline) end_us = std::min(end_us, deadline_ms * 1000);
+    for (;;) {
+        _backend->submit_and_wait(false, no_deadline);
+        if (_backend->has_completions() || run_pollers() || !_tasks.empty()) return true;
+        if (clock_us() >= end_us) return false;
+        sched_yield();
+    }
 }
 
 void reactor::fdatasync(int fd, callback<void(result<void>)> done) noexcept { _backend->fdatasync(fd, done); }

@@ -209,6 +209,7 @@ void shard_set::thread_main(uint32_t index, int cpu, callback<void(shard&)> body
     rc.mode = _mode;
     rc.sq_entries = _config.sq_entries;
     rc.ring_chunks = _config.ring_chunks;
+    rc.idle_poll_us = _config.idle_poll_us;
     auto r = reactor::create(*s._pool, rc);
     if (!r) {
         log::error("msg=\"shard setup failed\" what=\"{}\" errno={}", r.err().what, r.err().code);

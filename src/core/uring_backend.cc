@@ -57,6 +57,10 @@ public:
     void dispatch() noexcept override;
     bool has_ready() const noexcept override { return false; }
     void submit_and_wait(bool block, uint64_t deadline_ms) noexcept override;
+    bool has_completions() noexcept override { return io_uring_cq_ready(&_ring) > 0; }
+    uint32_t syncs_inflight() const noexcept override {
+        return static_cast<uint32_t>(_fsyncs.size() - _fsync_free.size());
+    }
     uint32_t inflight() const noexcept override { return _inflight; }
 
     void fdatasync(int fd, callback<void(result<void>)> done) noexcept override;

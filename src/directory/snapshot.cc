@@ -1,4 +1,5 @@
-// The directory snapshot: built once, then read-only (shared by shards).
+// The directory snapshot: built once, then read-only (shared by shards);
+// and the per-shard handle to the current one.
 #include "posthorn/directory.hh"
 #include "posthorn/core/panic.hh"
 
@@ -98,6 +99,18 @@ resolution snapshot::resolve(std::string_view address) const {
     if (auto it = _by_name.find(addr.substr(0, at)); it != _by_name.end())
         return {address_kind::local_user, &_users[it->second], nullptr};
     return {address_kind::unknown_local, nullptr, nullptr};
+}
+
+handle::handle(std::shared_ptr<const snapshot> first) noexcept : _current(std::move(first)) {
+    PH_ASSERT(_current);
+}
+
+handle::handle(snapshot first) : _current(std::make_shared<const snapshot>(std::move(first))) {}
+
+void handle::replace(std::shared_ptr<const snapshot> next) noexcept {
+    PH_ASSERT(next);
+    _current = std::move(next);
+    ++_generation;
 }
 
 }  // namespace posthorn::directory

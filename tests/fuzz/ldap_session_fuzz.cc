@@ -40,14 +40,14 @@ const directory::snapshot& fuzz_directory() {
     return dir;
 }
 
-const proto::ldap::tree& fuzz_tree() {
+const std::shared_ptr<const proto::ldap::tree>& fuzz_tree() {
     static const std::shared_ptr<const proto::ldap::tree> t = [] {
         std::string why;
         auto built = proto::ldap::build_tree(fuzz_directory(), "", why);
         if (!built) std::abort();
         return built;
     }();
-    return *t;
+    return t;
 }
 
 int64_t fixed_clock() noexcept { return 1000; }

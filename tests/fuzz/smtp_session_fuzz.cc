@@ -29,8 +29,8 @@ namespace {
 
 int64_t fixed_clock() noexcept { return 1732610400000; }
 
-const directory::snapshot& demo_directory() {
-    static const directory::snapshot dir = [] {
+const directory::handle& demo_directory() {
+    static const directory::handle dir{[] {
         std::vector<directory::user> users;
         for (int i = 1; i <= 5; ++i) {
             std::string n = "user" + std::to_string(i);
@@ -38,7 +38,7 @@ const directory::snapshot& demo_directory() {
         }
         return directory::snapshot({"example.test", "localhost"}, std::move(users),
                                    {{"postmaster@example.test", {"user1@example.test"}}});
-    }();
+    }()};
     return dir;
 }
 

@@ -24,7 +24,7 @@ import subprocess
 import ldap3  # python3-ldap3 (tools/bootstrap.sh installs it)
 import pytest
 
-from conftest import TIMEOUT_S, posthorn_bin
+from conftest import TIMEOUT_S, posthorn_bin, to_toml
 
 BASE = "dc=example,dc=test"
 PEOPLE = f"ou=people,{BASE}"
@@ -476,3 +476,33 @@ def test_pipelined_requests_after_a_streamed_search_and_abandon(make_server):
             assert entries < 3001
         assert got[-1] == (5, 0x78)
     assert any(e.get("msgid") == "3" for e in server.events("abandoned")) or entries == 3001
+
+
+def test_a_reload_brings_a_new_tree_to_open_connections_and_new_ones(make_server):
+    server = ldap_server(make_server)
+    conn = connect(server, uid("alice"), "alice pw")
+    assert conn.bind()
+    assert l3_search(conn, PEOPLE, "(uid=frank)") == []
+    conn.search(PEOPLE, "(objectClass=person)", attributes=["1.1"], paged_size=2)
+    cookie = conn.result["controls"]["1.2.840.113556.1.4.319"]["value"]["cookie"]
+    assert cookie
+    frank = {"name": "frank", "password": "{PLAIN}frankpw", "display_name": "Frank Fisher",
+             "addresses": ["frank@example.test"], "given_name": "Frank", "surname": "Fisher"}
+    server.config = dict(server.config, users=USERS + [frank],
+                         groups=[{"name": "engineers", "description": "Engineering", "members": ["frank"]}])
+    server.config_path.write_text(to_toml(server.config))
+    out = server.cli("reload").stdout.decode()
+    assert "reloaded generation=2" in out, out
+    # The connection opened before the reload sees the new tree on its next request.
+    assert l3_search(conn, PEOPLE, "(mail=frank@example.test)") == [uid("frank")]
+    assert l3_search(conn, GROUPS, "(member=" + uid("frank") + ")") == [f"cn=engineers,{GROUPS}"]
+    assert l3_search(conn, GROUPS, "(cn=everyone)") == []
+    # A paging cookie from the old tree is refused, not misread.
+    conn.search(PEOPLE, "(objectClass=person)", attributes=["1.1"], paged_size=2, paged_cookie=cookie)
+    assert conn.result["result"] == 53
+    conn.unbind()
+    # New clients too, and the new user binds.
+    r = run_tool("ldapwhoami", server, bind=(uid("frank"), "frankpw"))
+    assert r.returncode == 0 and r.stdout.strip() == f"dn:{uid('frank')}", r
+    _, [f] = ldapsearch(server, PEOPLE, "(uid=frank)", "memberOf")
+    assert f["memberOf"] == [f"cn=engineers,{GROUPS}"]

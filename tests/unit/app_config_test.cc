@@ -141,3 +141,15 @@ TEST(app_config, groups_and_address_book_attributes_parse_and_unknown_members_ar
     EXPECT_FALSE(parse_config(base + "[[groups]]\nmembers=[\"ann\"]\n", "t.toml", c, msg));
     EXPECT_NE(msg.find("groups.name"), std::string::npos) << msg;
 }
+
+TEST(app_config, idle_poll_defaults_to_fifty_microseconds_and_is_bounded) {
+    const std::string base = "[domains]\nlocal=[\"a.test\"]\n";
+    config c;
+    std::string msg;
+    ASSERT_TRUE(parse_config(base, "t.toml", c, msg)) << msg;
+    EXPECT_EQ(c.idle_poll_us, 50u);
+    ASSERT_TRUE(parse_config(base + "[server]\nidle_poll_us = 0\n", "t.toml", c, msg)) << msg;
+    EXPECT_EQ(c.idle_poll_us, 0u);
+    EXPECT_FALSE(parse_config(base + "[server]\nidle_poll_us = 2000000\n", "t.toml", c, msg));
+    EXPECT_NE(msg.find("server.idle_poll_us"), std::string::npos) << msg;
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -215,6 +216,46 @@ TEST_P(reactor_test, stop_from_another_thread_ends_run) {
     reactor->run();
     t.join();
     EXPECT_TRUE(reactor->stopping());
+}
+
+// After a turn with completions the loop polls instead of sleeping; what
+// arrives meanwhile (here another thread's wake-up) is caught by the poll.
+TEST_P(reactor_test, an_idle_poll_after_activity_catches_what_arrives_meanwhile) {
+    core::chunk_pool own_pool{4096, 64};  // the fixture's reactor holds the other pool's chunks
+    auto polling = test::make_reactor(own_pool, GetParam(), 3'000'000);
+    ASSERT_TRUE(polling);
+    std::atomic<int> phase{0};
+    polling->add_poller([&]() noexcept {
+        if (phase.load() != 2) return false;
+        polling->stop();
+        return true;
+    });
+    std::thread t([&] {
+        phase.store(1);
+        polling->wake();  // the turn that handles this one polls afterwards
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        phase.store(2);
+        polling->wake();
+    });
+    polling->run();
+    t.join();
+    EXPECT_GE(polling->stats().idle_polls_caught, 1u);
+}
+
+// The poll is bounded: with nothing arriving the loop goes back to sleep,
+// and its timers still fire.
+TEST_P(reactor_test, an_idle_poll_that_finds_nothing_still_lets_timers_fire) {
+    core::chunk_pool own_pool{4096, 64};
+    auto polling = test::make_reactor(own_pool, GetParam(), 1000);
+    ASSERT_TRUE(polling);
+    int fired = 0;
+    polling->schedule_after(5, [&]() noexcept { ++fired; });
+    polling->schedule_after(40, [&]() noexcept {
+        ++fired;
+        polling->stop();
+    });
+    polling->run();
+    EXPECT_EQ(fired, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, reactor_test, POSTHORN_BOTH_BACKENDS);

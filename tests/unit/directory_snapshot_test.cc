@@ -56,3 +56,30 @@ TEST(directory_snapshot, groups_know_their_members_and_users_their_groups) {
     EXPECT_EQ(d.groups_of(*d.find_user("user1")), (std::vector<size_t>{0}));
     EXPECT_TRUE(d.groups_of(*d.find_user("user3")).empty());
 }
+
+TEST(directory_handle, replace_makes_the_next_lookup_see_the_new_snapshot) {
+    handle h{demo()};
+    EXPECT_EQ(h.generation(), 0u);
+    EXPECT_EQ(h.current().resolve("user9@example.test").kind, address_kind::unknown_local);
+    std::vector<user> users;
+    users.push_back({"user9", "{PLAIN}user9", "User Nine", {"user9@example.test"}});
+    h.replace(std::make_shared<const snapshot>(std::vector<std::string>{"example.test"}, std::move(users),
+                                               std::unordered_map<std::string, std::vector<std::string>>{}));
+    EXPECT_EQ(h.generation(), 1u);
+    EXPECT_EQ(h.current().resolve("user9@example.test").kind, address_kind::local_user);
+    EXPECT_EQ(h.current().resolve("user1@example.test").kind, address_kind::unknown_local);
+}
+
+TEST(directory_handle, a_shared_snapshot_outlives_its_replacement_and_is_freed_after_its_last_holder) {
+    handle h{demo()};
+    std::shared_ptr<const snapshot> kept = h.share();
+    const user* u1 = kept->find_login("user1");
+    ASSERT_NE(u1, nullptr);
+    std::weak_ptr<const snapshot> old = kept;
+    h.replace(std::make_shared<const snapshot>(demo()));
+    ASSERT_FALSE(old.expired());
+    EXPECT_EQ(u1->name, "user1");  // still readable: `kept` holds its snapshot
+    EXPECT_NE(&h.current(), kept.get());
+    kept.reset();
+    EXPECT_TRUE(old.expired());
+}

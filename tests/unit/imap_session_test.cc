@@ -459,3 +459,25 @@ TEST_F(imap_session, random_token_soup_is_survived) {
     login(*s);
     EXPECT_NE(converse(*s, "z SELECT INBOX\r\n").find("z OK"), std::string::npos);
 }
+
+TEST_F(imap_session, a_session_opened_before_a_reload_keeps_working_and_a_removed_user_cannot_log_in_after_it) {
+    add("user1", k_lab_msg);
+    auto s = open();
+    login(*s);
+    s->output().clear();
+    EXPECT_NE(converse(*s, "a SELECT INBOX\r\n").find("a OK [READ-WRITE]"), std::string::npos);
+    std::vector<directory::user> users;
+    users.push_back({"user2", "{PLAIN}user2", "User Two", {"user2@example.test"}});
+    dir.replace(std::make_shared<const directory::snapshot>(std::vector<std::string>{"example.test"}, std::move(users),
+                                                            std::unordered_map<std::string, std::vector<std::string>>{}));
+    EXPECT_EQ(converse(*s, "b NOOP\r\n"), "b OK NOOP completed\r\n");
+    std::string fetched = converse(*s, "c FETCH 1 BODY[TEXT]\r\n");
+    EXPECT_NE(fetched.find("Hello from the lab"), std::string::npos) << fetched;
+    EXPECT_NE(fetched.find("c OK FETCH completed"), std::string::npos) << fetched;
+    EXPECT_NE(converse(*s, "d LOGOUT\r\n").find("d OK LOGOUT completed"), std::string::npos);
+    auto again = open("t2");
+    again->output().clear();
+    EXPECT_NE(login(*again).find("L1 NO"), std::string::npos);
+    again->output().clear();
+    EXPECT_NE(login(*again, "user2").find("L1 OK"), std::string::npos);
+}

@@ -71,7 +71,7 @@ protected:
     void check_login(session& s) {
         const proto::login_request* r = s.pending_login();
         if (!r) return;
-        const directory::user* u = dir.find_login(r->user);
+        const directory::user* u = dir.current().find_login(r->user);
         bool ok = u && directory::verify_password(*u, r->password);
         s.login_checked(ok, ok ? std::string_view(u->name) : std::string_view());
     }
@@ -117,7 +117,7 @@ protected:
 
     std::string root;
     std::unique_ptr<store::shard_store> st;
-    directory::snapshot dir = make_directory();
+    directory::handle dir{make_directory()};
     proto::imap::session_config cfg;
 };
 

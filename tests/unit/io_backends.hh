@@ -22,9 +22,11 @@ inline std::string io_name(const ::testing::TestParamInfo<core::io_mode>& p) { r
 
 // A reactor on `mode`, or null with the test failed (check HasFatalFailure
 // or the pointer). Call after skipping io_uring where it is unavailable.
-inline std::unique_ptr<core::reactor> make_reactor(core::chunk_pool& pool, core::io_mode mode) {
+inline std::unique_ptr<core::reactor> make_reactor(core::chunk_pool& pool, core::io_mode mode,
+                                                   uint32_t idle_poll_us = 0) {
     core::reactor_config cfg;
     cfg.mode = mode;
+    cfg.idle_poll_us = idle_poll_us;
     auto r = core::reactor::create(pool, cfg);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().what);
     return r.ok() ? std::move(r.value()) : nullptr;

@@ -51,7 +51,7 @@ protected:
     }
     void SetUp() override { build(); }
     std::unique_ptr<session> open() {
-        auto s = std::make_unique<session>(cfg, *t, "t1");
+        auto s = std::make_unique<session>(cfg, t, "t1");
         s->start();
         return s;
     }
@@ -599,4 +599,39 @@ TEST_F(LdapTest, the_tree_base_follows_the_primary_domain_or_the_config) {
     EXPECT_EQ(proto::ldap::tree_base(*other), "o=Example Corp");
     EXPECT_FALSE(proto::ldap::build_tree(*dir, "no dn here", why));
     EXPECT_NE(why, "");
+}
+
+TEST_F(LdapTest, after_the_host_swaps_the_tree_the_next_request_reads_the_new_one_and_a_streaming_search_the_old) {
+    build(2000);
+    cfg.size_limit = 0;
+    cfg.search_window_bytes = 4096;
+    std::shared_ptr<const proto::ldap::tree> current = t;
+    session s(cfg, current, "t1");
+    search_args all;
+    all.attrs = {"1.1"};
+    s.feed(search(1, all));
+    ASSERT_TRUE(s.streaming());
+    // A reload: a directory without the bulk users and with user9.
+    std::vector<directory::user> users;
+    users.push_back({"user9", "{PLAIN}nine", "User Nine", {"user9@example.test"}});
+    auto next_dir = std::make_unique<directory::snapshot>(std::vector<std::string>{"example.test"}, std::move(users),
+                                                          std::unordered_map<std::string, std::vector<std::string>>{});
+    std::string why;
+    current = proto::ldap::build_tree(*next_dir, "", why);
+    next_dir.reset();   // the tree keeps nothing of its snapshot
+    t.reset();          // the session's share keeps the old tree alive
+    while (s.streaming()) s.next_output(4096);
+    std::vector<response> got;
+    ASSERT_TRUE(parse(s.output(), got));
+    EXPECT_EQ(got.size(), 3u + 2005 + 2 + 1);   // base, 2 ous, the old people, 2 groups, done
+    s.output().clear();
+    search_args nine;
+    nine.filter = f_eq("mail", "user9@example.test");
+    s.feed(search(2, nine) + bind(3, uid("user9"), "nine"));
+    got.clear();
+    ASSERT_TRUE(parse(s.output(), got));
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].dn, uid("user9"));
+    ASSERT_NE(s.pending_login(), nullptr);
+    EXPECT_EQ(s.pending_login()->user, "user9");
 }

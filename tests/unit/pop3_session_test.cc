@@ -101,7 +101,7 @@ protected:
     void check_login(session& s) {
         const proto::login_request* req = s.pending_login();
         if (!req) return;
-        const directory::user* u = dir.find_login(req->user);
+        const directory::user* u = dir.current().find_login(req->user);
         bool ok = u && directory::verify_password(*u, req->password);
         s.login_checked(ok, ok ? u->name : "");
     }
@@ -110,7 +110,7 @@ protected:
 
     std::string root;
     std::unique_ptr<store::shard_store> st;
-    directory::snapshot dir = make_directory();
+    directory::handle dir{make_directory()};
     set_locks locks;
     proto::pop3::session_config cfg;
 };
@@ -410,4 +410,46 @@ TEST_F(Pop3Test, without_plaintext_logins_capa_hides_them_and_user_pass_auth_are
     EXPECT_NE(got.find("-ERR [AUTH] plaintext authentication disallowed"), std::string::npos) << got;
     EXPECT_TRUE(got.ends_with("+OK\r\n.\r\n")) << got;
     EXPECT_FALSE(s->authenticated());
+}
+
+namespace {
+directory::snapshot only_user2() {
+    std::vector<directory::user> users;
+    users.push_back({"user2", "{PLAIN}user2", "User Two", {"user2@example.test"}});
+    return directory::snapshot({"example.test"}, std::move(users), {});
+}
+}  // namespace
+
+TEST_F(Pop3Test, a_logged_in_session_finishes_after_a_reload_removes_its_user_and_then_frees_the_old_snapshot) {
+    add("user1", k_msg1);
+    auto s = open_session();
+    converse(*s, "USER user1\r\nPASS USER1\r\n");
+    ASSERT_TRUE(s->authenticated());
+    std::weak_ptr<const directory::snapshot> old = dir.share();
+    dir.replace(std::make_shared<const directory::snapshot>(only_user2()));
+    EXPECT_FALSE(old.expired()) << "the logged-in session keeps the snapshot its user lives in";
+    EXPECT_EQ(converse(*s, "STAT\r\nRETR 1\r\nQUIT\r\n"),
+              "+OK 1 " + std::to_string(k_msg1.size()) + "\r\n+OK " + std::to_string(k_msg1.size()) + " octets\r\n" +
+                  stuffed(k_msg1) + "+OK posthorn POP3 signing off (0 messages deleted)\r\n");
+    s.reset();
+    EXPECT_TRUE(old.expired()) << "nothing refers to the old snapshot any more";
+    // A new login of the removed user fails; the remaining user logs in.
+    s = open_session("t2");
+    EXPECT_EQ(converse(*s, "USER user1\r\nPASS USER1\r\n"),
+              "+OK posthorn POP3 ready\r\n+OK send PASS\r\n-ERR [AUTH] authentication failed\r\n");
+    EXPECT_FALSE(s->authenticated());
+    EXPECT_EQ(converse(*s, "USER user2\r\nPASS user2\r\n"), "+OK send PASS\r\n+OK maildrop has 0 messages (0 octets)\r\n");
+}
+
+TEST_F(Pop3Test, a_login_checked_before_a_reload_finds_its_user_in_the_snapshot_it_was_checked_in) {
+    auto s = open_session();
+    converse(*s, "USER user1\r\n");
+    s->feed("PASS USER1\r\n");
+    ASSERT_NE(s->pending_login(), nullptr);
+    std::shared_ptr<const directory::snapshot> checked_in = dir.share();
+    ASSERT_TRUE(directory::verify_password(*checked_in->find_login("user1"), "USER1"));
+    dir.replace(std::make_shared<const directory::snapshot>(only_user2()));  // the reload lands meanwhile
+    s->login_checked(true, "user1", checked_in);
+    EXPECT_TRUE(s->authenticated());
+    EXPECT_NE(s->output().find("+OK maildrop has 0 messages"), std::string::npos) << s->output();
 }

@@ -94,7 +94,7 @@ protected:
     }
 
     session_config cfg;
-    directory::snapshot dir = demo_directory();
+    directory::handle dir{demo_directory()};
     recording_sink sink;
     core::chunk_pool pool{64 * 1024, 512};
     peer_info peer{"192.0.2.10", false};
@@ -296,7 +296,9 @@ TEST_F(smtp_server, trusted_peers_may_relay) {
 }
 
 TEST_F(smtp_server, postmaster_is_always_accepted) {
-    dir = directory::snapshot({"example.test"}, {}, {});  // no users, no aliases
+    dir.replace(std::make_shared<const directory::snapshot>(std::vector<std::string>{"example.test"},
+                                                            std::vector<directory::user>{},
+                                                            std::unordered_map<std::string, std::vector<std::string>>{}));  // no users, no aliases
     greeted();
     send("MAIL FROM:<>\r\n");
     EXPECT_EQ(send("RCPT TO:<postmaster>\r\n"), "250 2.1.5 Ok\r\n");

@@ -150,7 +150,7 @@ struct replay_result {
     size_t aborted = 0;
 };
 
-replay_result replay(const transcript& t, const directory::snapshot& dir, size_t piece) {
+replay_result replay(const transcript& t, const directory::handle& dir, size_t piece) {
     core::chunk_pool pool(4096, 1024);
     proto::smtp::testing::recording_sink sink;
     session s(t.cfg, dir, sink, t.peer, "transcript");
@@ -180,7 +180,7 @@ TEST(smtp_transcripts, there_are_enough_of_them) { EXPECT_GE(transcript_files().
 
 TEST(smtp_transcripts, replies_are_the_same_at_every_cut) {
     core::log::set_level(core::log::level::error);
-    const directory::snapshot dir = demo_directory();
+    const directory::handle dir{demo_directory()};
     for (const auto& file : transcript_files()) {
         transcript t;
         std::string error;

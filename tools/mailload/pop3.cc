@@ -84,15 +84,9 @@ bool pop3_client::list(std::vector<uint64_t>& sizes) {
 bool pop3_client::retr(uint64_t n, uint64_t& size) {
     std::string status;
     if (!simple("RETR " + std::to_string(n), status)) return false;
-    size = 0;
-    for (;;) {
-        if (!_wire.read_line(_line)) {
-            _error = _wire.error();
-            return false;
-        }
-        if (_line.size() == 3 && _line[0] == '.' && _line[1] == '\r') return true;
-        size += _line.size() - (_line[0] == '.' ? 1 : 0);  // dot-stuffing removed
-    }
+    if (_wire.read_dot_body(size)) return true;
+    _error = _wire.error();
+    return false;
 }
 
 bool pop3_client::quit() {

@@ -102,6 +102,41 @@ bool wire::read_line(std::string& line, size_t line_max) {
     }
 }
 
+bool wire::read_dot_body(uint64_t& size) {
+    size = 0;
+    bool line_start = true;
+    for (;;) {
+        const char* base = _buf.data();
+        const char* p = base + _head;
+        const char* end = base + _tail;
+        while (p < end) {
+            if (line_start) {
+                if (*p == '.') {
+                    if (end - p < 3) break;  // ".\r\n" or a stuffed dot: need more to tell
+                    if (p[1] == '\r' && p[2] == '\n') {
+                        _head = static_cast<size_t>(p + 3 - base);
+                        return true;
+                    }
+                    ++p;  // the stuffed dot is not part of the message
+                }
+                line_start = false;
+            }
+            const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+            if (!nl) {
+                size += static_cast<uint64_t>(end - p);
+                p = end;
+                break;
+            }
+            const char* after = static_cast<const char*>(nl) + 1;
+            size += static_cast<uint64_t>(after - p);
+            p = after;
+            line_start = true;
+        }
+        _head = static_cast<size_t>(p - base);
+        if (!fill()) return false;
+    }
+}
+
 bool wire::read_exact(size_t n, std::string* out) {
     while (n > 0) {
         if (_head == _tail && !fill()) return false;

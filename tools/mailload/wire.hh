@@ -36,6 +36,11 @@ public:
     bool read_line(std::string& line, size_t line_max = 1 << 20);
     // Exactly n bytes; appended to *out unless out is null (then discarded).
     bool read_exact(size_t n, std::string* out);
+    // A dot-stuffed multi-line body (POP3 RETR, RFC 1939 §3) through its
+    // ".CRLF" line, read in place: `size` is its length with the stuffing
+    // removed. Scans the buffer per line without copying lines out, so the
+    // client costs little next to the servers it measures.
+    bool read_dot_body(uint64_t& size);
 
     const std::string& error() const noexcept { return _error; }
     uint64_t bytes_in() const noexcept { return _bytes_in; }

@@ -35,6 +35,8 @@ answer on stdout and exits non-zero (with a message on stderr) on failure.
                                  (local_vs_postfix): medians of msgs/s and CPU
   mailbox-report RAW.tsv TITLE   the Markdown table of mailbox_vs_dovecot: medians
                                  per mode and server, posthorn/Dovecot
+  ldap-report RAW.tsv TITLE      the Markdown table of ldap_vs_slapd: medians per
+                                 mode and server, posthorn/slapd
 Environment: BENCH_STALL_S (60) for the wait-* commands.
 """
 import glob
@@ -533,6 +535,88 @@ def cmd_mailbox_report(args):
     print("\n".join(out))
 
 
+LDAP_MODES = [
+    ("eq-mail", "(mail=<address>), one entry"),
+    ("sub-cn", "(cn=<prefix>*), substring"),
+]
+
+
+def cmd_ldap_report(args):
+    """RAW columns: target mode rep conns depth searches secs searches_per_s
+    entries_per_s mb_per_s p50_us p99_us errors client_cpu_pct
+    server_cpu_us_per_op server_cpu_pct bg_cpu_pct. Medians over the numbered
+    reps without errors."""
+    raw, title = args[0], args[1]
+    with open(raw) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        all_rows = [dict(zip(header, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
+    rows = [r for r in all_rows if r["rep"].isdigit()]
+
+    def med(target, mode, field):
+        vals = [float(r[field]) for r in rows
+                if r["target"] == target and r["mode"] == mode and r["errors"] == "0"
+                and r.get(field) not in (None, "", "-")]
+        return (statistics.median(vals), len(vals)) if vals else (None, 0)
+
+    def verdict(ph, sl):
+        if ph is None or sl is None or sl == 0:
+            return "–"
+        return "yes" if ph / sl >= 2 else "**no**"
+
+    known = {m for m, _ in LDAP_MODES}
+    modes = [m for m in LDAP_MODES if any(r["mode"] == m[0] for r in all_rows)]
+    modes += [(m, m) for m in dict.fromkeys(r["mode"] for r in all_rows) if m not in known]
+    ms = lambda v: None if v is None else v / 1000  # noqa: E731
+    out = [f"# {title}", "",
+           "| search | slapd searches/s | posthorn searches/s | posthorn/slapd | ≥ 2× "
+           "| entries/s (slapd, posthorn) | p99 ms (slapd, posthorn) "
+           "| server CPU µs/search (slapd, posthorn) | server CPU % of a core (slapd, posthorn) "
+           "| conns × depth | runs (slapd, posthorn) |",
+           "|---|---:|---:|---:|---|---|---|---|---|---|---|"]
+    for mode, label in modes:
+        sl, nsl = med("slapd", mode, "searches_per_s")
+        ph, nph = med("posthorn", mode, "searches_per_s")
+        sle, _ = med("slapd", mode, "entries_per_s")
+        phe, _ = med("posthorn", mode, "entries_per_s")
+        s99, _ = med("slapd", mode, "p99_us")
+        p99, _ = med("posthorn", mode, "p99_us")
+        scpu, _ = med("slapd", mode, "server_cpu_us_per_op")
+        pcpu, _ = med("posthorn", mode, "server_cpu_us_per_op")
+        spct, _ = med("slapd", mode, "server_cpu_pct")
+        ppct, _ = med("posthorn", mode, "server_cpu_pct")
+        shape = sorted({f"{r['conns']} × {r['depth']}" for r in all_rows if r["mode"] == mode})
+        out.append(f"| `{mode}` {label} | {fmt(sl)} | {fmt(ph)} | {ratio(ph, sl)} | {verdict(ph, sl)} "
+                   f"| {fmt(sle)}, {fmt(phe)} | {fmt(ms(s99), 2)}, {fmt(ms(p99), 2)} "
+                   f"| {fmt(scpu, 1)}, {fmt(pcpu, 1)} | {fmt(spct)}, {fmt(ppct)} "
+                   f"| {', '.join(shape)} | {nsl}, {nph} |")
+    out.append("")
+    cpu = [(float(r["client_cpu_pct"]), r) for r in rows if r.get("client_cpu_pct") not in (None, "", "-")]
+    if cpu:
+        top = max(cpu, key=lambda x: x[0])
+        busy = sorted({f"{r['target']} {r['mode']}" for v, r in cpu if v > 70})
+        per = {}
+        for v, r in cpu:
+            per.setdefault((r["target"], r["mode"]), []).append(v)
+        meds = ", ".join(f"{t} {m} {statistics.median(v):.0f}" for (t, m), v in sorted(per.items()))
+        out += [f"Load generator CPU (user+system of posthorn-ldapload during the run, loopback TCP "
+                f"work included) in % of one core, medians: {meds}; max {top[0]:.0f} "
+                f"({top[1]['target']} {top[1]['mode']} rep {top[1]['rep']}) on {os.cpu_count()} cores." +
+                (f" Above 70 % in: {', '.join(busy)} — there the client, sharing the cores with the "
+                 f"server, may be what limits the rate." if busy else ""), ""]
+    bg = sorted(float(r["bg_cpu_pct"]) for r in rows if r.get("bg_cpu_pct") not in (None, "", "-"))
+    if bg:
+        out += [f"Other processes during a run (the machine may be shared), % of one core: median "
+                f"{statistics.median(bg):.0f}, max {bg[-1]:.0f}.", ""]
+    errs = [r for r in all_rows if r.get("errors", "0") not in ("0", "")]
+    if errs:
+        out += ["## Runs with errors", ""]
+        for r in errs:
+            out.append(f"- {r['target']} {r['mode']} rep {r['rep']}: errors={r['errors']} "
+                       f"(searches={r['searches']})")
+        out.append("")
+    print("\n".join(out))
+
+
 COMMANDS = {
     "free-port": cmd_free_port,
     "tree-ticks": cmd_tree_ticks,
@@ -547,6 +631,7 @@ COMMANDS = {
     "wait-metric": cmd_wait_metric,
     "e2e-report": cmd_e2e_report,
     "mailbox-report": cmd_mailbox_report,
+    "ldap-report": cmd_ldap_report,
     "mem": cmd_mem,
 }
 

@@ -48,6 +48,7 @@ struct config {
     std::string data_dir = "var";
     durability_mode durability = durability_mode::fsync;
     std::string log_level = "info";
+    uint32_t idle_poll_us = 50;             // core::reactor_config::idle_poll_us (µs)
     // [listen]
     std::vector<std::string> listen_smtp, listen_pop3, listen_imap, listen_ldap, listen_rpc, listen_metrics;
     // [smtp]
@@ -110,6 +111,7 @@ struct config {
     uint64_t ldap_timeout_ms = 900000;      // idle connections are closed after this
 
     std::string source = "embedded demo config";
+    std::string path;   // the file load_config() read; empty for the embedded demo config
 };
 
 // The embedded demo configuration (DESIGN.md): example.test, user1..user5.

@@ -58,12 +58,21 @@ struct reactor_config {
     // 0 = every free chunk (at most 32768). epoll acquires per read instead.
     uint32_t ring_chunks = 0;
     uint32_t epoll_events_max = 256;
+    // After a turn that handled completions, poll without sleeping for up to
+    // this long before blocking (0 = never). A ping-pong client (POP3 RETR
+    // after RETR) then finds the loop awake: no sleep and wake-up per
+    // command, which on a VM costs the waker an IPI and the sleeper the
+    // scheduler's round trip. Bounded, so an idle shard still sleeps; the
+    // poll yields the core to any other runnable thread, and is skipped
+    // while an fdatasync is in the kernel (the SMTP clients wait for it).
+    uint32_t idle_poll_us = 0;
 };
 
 struct reactor_stats {
     uint64_t turns = 0;
     uint64_t recv_starved = 0;  // a receive found no free buffer (ENOBUFS / pool empty)
     uint64_t recv_rearmed = 0;  // multishot receives armed again after ending
+    uint64_t idle_polls_caught = 0;  // an idle poll found work before it ran out
 };
 
 class io_backend;
@@ -140,6 +149,7 @@ private:
     reactor(chunk_pool& pool, const reactor_config& config);
     void turn(bool may_block) noexcept;
     bool run_pollers() noexcept;
+    bool idle_poll(uint64_t deadline_ms) noexcept;
     void run_tasks(task_queue& q) noexcept;
     void drain_wake_fd() noexcept;
 

@@ -47,6 +47,7 @@ struct shard_config {
     uint32_t chunk_count = 1024;       // per shard
     uint32_t ring_chunks = 0;          // see reactor_config
     uint32_t sq_entries = 1024;
+    uint32_t idle_poll_us = 0;         // see reactor_config
     uint32_t queue_capacity = 256;     // per ordered pair of shards
     uint32_t messages_per_turn_max = 256;  // per inbound ring
     bool pin = true;

@@ -62,11 +62,11 @@ struct session_config {
     std::function<void()> on_output;
 };
 
-// The session keeps references to the directory snapshot and the store:
-// both must outlive it.
+// The session keeps references to the shard's directory handle (read at
+// each lookup) and the store: both must outlive it.
 class session {
 public:
-    session(const session_config& cfg, const directory::snapshot& dir, store::shard_store& store,
+    session(const session_config& cfg, const directory::handle& dir, store::shard_store& store,
             std::string session_id);
     ~session();
     session(const session&) = delete;
@@ -74,7 +74,7 @@ public:
 
     // On the owner shard: a session from suspend()'s blob, waiting for
     // login_checked(true, user). Null when the blob is not one of ours.
-    static std::unique_ptr<session> resume(const session_config& cfg, const directory::snapshot& dir,
+    static std::unique_ptr<session> resume(const session_config& cfg, const directory::handle& dir,
                                            store::shard_store& store, std::string session_id,
                                            std::string_view blob);
 
@@ -90,7 +90,10 @@ public:
     // host sends it and feeds the rest of the input. On success the store
     // gets INBOX if missing and a watch for the user.
     const login_request* pending_login() const noexcept;
-    void login_checked(bool ok, std::string_view canonical_user);
+    // `checked_in` (login.hh) is not kept: a logged-in IMAP session keeps
+    // only its user's name, no pointer into a snapshot.
+    void login_checked(bool ok, std::string_view canonical_user,
+                       std::shared_ptr<const directory::snapshot> checked_in = nullptr);
     // While pending_login(): the session's state for the owner shard (no
     // password in it); this session is dead afterwards (wants_close(),
     // nothing more is sent). Empty (and nothing changes) at other times.

@@ -47,8 +47,12 @@
 // result with its reason, disconnects; peer bytes escaped and truncated,
 // passwords never.
 //
-// Threading: shard-local, not thread-safe. The tree is immutable and may be
-// shared by every shard; it must outlive the sessions made on it.
+// Threading: shard-local, not thread-safe. The tree is immutable and shared
+// by every shard. The session reads the host's current tree through a
+// reference to the host's shared_ptr (which must outlive the session) and
+// holds a share of it per request: after a reload replaces it, the next
+// request sees the new tree, while a search in progress finishes on the
+// old one (its paging cookies then no longer match: unwillingToPerform).
 #pragma once
 
 #include "posthorn/directory.hh"
@@ -94,7 +98,7 @@ struct session_config {
 
 class session {
 public:
-    session(const session_config& cfg, const tree& t, std::string session_id);
+    session(const session_config& cfg, const std::shared_ptr<const tree>& current, std::string session_id);
     ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;

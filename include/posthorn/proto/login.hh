@@ -19,6 +19,11 @@
 //       the owner shard, which builds the session with resume(blob) and
 //       calls login_checked(true, canonical_user) there.
 //  3. The session answers the login (+OK / tagged OK) and goes on.
+// A reload may swap the directory while a check runs (DESIGN.md: sessions
+// survive reloads). The host passes the snapshot it checked the password in
+// as login_checked()'s third argument (with the handoff, to the owner
+// shard too), so the session finds its user where the password matched, not
+// in whatever snapshot is current when the answer arrives.
 #pragma once
 
 #include <string>

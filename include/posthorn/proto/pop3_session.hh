@@ -54,11 +54,12 @@ public:
     virtual void unlock(std::string_view user) noexcept = 0;
 };
 
-// The session keeps references to the directory snapshot, the store and
-// the locks: all three must outlive it.
+// The session keeps references to the shard's directory handle, the store
+// and the locks: all three must outlive it. Once logged in it also keeps
+// (shares) the snapshot its user was found in, whatever reloads follow.
 class session {
 public:
-    session(const session_config& cfg, const directory::snapshot& dir, store::shard_store& store,
+    session(const session_config& cfg, const directory::handle& dir, store::shard_store& store,
             maildrop_locks& locks, std::string session_id);
     ~session();
     session(const session&) = delete;
@@ -72,9 +73,12 @@ public:
     // owner shard: suspend() (this session is then closed) and resume()
     // there (nullptr for a blob that is not one), then login_checked(true).
     const login_request* pending_login() const noexcept;
-    void login_checked(bool ok, std::string_view canonical_user);
+    // `checked_in`: the snapshot the password was checked in (null: the
+    // handle's current one); the session looks its user up there and keeps it.
+    void login_checked(bool ok, std::string_view canonical_user,
+                       std::shared_ptr<const directory::snapshot> checked_in = nullptr);
     std::string suspend();
-    static std::unique_ptr<session> resume(const session_config& cfg, const directory::snapshot& dir,
+    static std::unique_ptr<session> resume(const session_config& cfg, const directory::handle& dir,
                                            store::shard_store& store, maildrop_locks& locks,
                                            std::string session_id, std::string_view blob);
 

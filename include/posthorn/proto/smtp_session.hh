@@ -70,7 +70,7 @@ public:
 
 class session {
 public:
-    session(const session_config& cfg, const directory::snapshot& dir, message_sink& sink,
+    session(const session_config& cfg, const directory::handle& dir, message_sink& sink,
             peer_info peer, std::string session_id);
     ~session();
     session(const session&) = delete;

@@ -337,7 +337,7 @@ void session::impl::sasl_response(std::string_view b64) {
     if (!c) return fail(replies::auth_malformed);
     // Acting as someone else is not offered: an authzid must name the
     // same user.
-    if (!c->authzid.empty() && dir.find_login(c->authzid) != dir.find_login(c->authcid))
+    if (!c->authzid.empty() && dir.current().find_login(c->authzid) != dir.current().find_login(c->authcid))
         return fail(replies::authz_failed);
     login.user = std::move(c->authcid);
     login.password = std::move(c->password);
@@ -414,7 +414,7 @@ std::span<const session::impl::command_row> session::impl::table() noexcept { re
 
 // --- the public face.
 
-session::session(const session_config& cfg, const directory::snapshot& dir, store::shard_store& store,
+session::session(const session_config& cfg, const directory::handle& dir, store::shard_store& store,
                  std::string session_id)
     : _impl(std::make_unique<impl>(cfg, dir, store, std::move(session_id))) {}
 
@@ -433,7 +433,9 @@ const login_request* session::pending_login() const noexcept {
     return _impl->waiting == wait::login ? &_impl->login : nullptr;
 }
 
-void session::login_checked(bool ok, std::string_view canonical_user) { _impl->login_checked(ok, canonical_user); }
+void session::login_checked(bool ok, std::string_view canonical_user, std::shared_ptr<const directory::snapshot>) {
+    _impl->login_checked(ok, canonical_user);
+}
 
 // The blob: magic, tag, error and failure counts, then the login name as
 // typed (the rest). Never the password.
@@ -451,7 +453,7 @@ std::string session::suspend() {
     return blob;
 }
 
-std::unique_ptr<session> session::resume(const session_config& cfg, const directory::snapshot& dir,
+std::unique_ptr<session> session::resume(const session_config& cfg, const directory::handle& dir,
                                          store::shard_store& store, std::string session_id, std::string_view blob) {
     auto line = [&blob](std::string_view& v) {
         size_t nl = blob.find('\n');

@@ -127,7 +127,7 @@ struct session::impl {
     static std::span<const command_row> table() noexcept;
 
     session_config cfg;
-    const directory::snapshot& dir;
+    const directory::handle& dir;   // the shard's current snapshot
     store::shard_store& store;
     std::string id;
 
@@ -164,7 +164,7 @@ struct session::impl {
     std::vector<uint32_t> uids_tmp;    // UIDs to expunge/copy/move
     std::vector<uint32_t> uids_tmp2;   // their copies' new UIDs
 
-    impl(const session_config& c, const directory::snapshot& d, store::shard_store& s, std::string sid)
+    impl(const session_config& c, const directory::handle& d, store::shard_store& s, std::string sid)
         : cfg(c), dir(d), store(s), id(std::move(sid)), reader(c.command_bytes_max), parts(s) {}
     ~impl();
 

@@ -117,7 +117,9 @@ struct session::impl {
     static std::span<const op_row> table() noexcept;   // defined below the handlers
 
     session_config cfg;
-    const tree& t;
+    const std::shared_ptr<const tree>& source;   // the host's current tree (a reload replaces it)
+    std::shared_ptr<const tree> pinned;          // the tree of the request in progress
+    const tree* tr = nullptr;
     std::string id;
 
     state st = state::open;
@@ -133,8 +135,17 @@ struct session::impl {
     search_state search;
     std::vector<control> controls_scratch;
 
-    impl(const session_config& c, const tree& tr, std::string sid) : cfg(c), t(tr), id(std::move(sid)) {
+    impl(const session_config& c, const std::shared_ptr<const tree>& current, std::string sid)
+        : cfg(c), source(current), pinned(current), tr(current.get()), id(std::move(sid)) {
         if (!cfg.clock_ms) cfg.clock_ms = &steady_ms;
+    }
+
+    // A request starts on the host's current tree (after a reload, the new
+    // one); a search streams, a bind is checked, on the tree it began with.
+    void follow_source() noexcept {
+        if (st != state::open || pinned.get() == source.get() || !source) return;
+        pinned = source;
+        tr = pinned.get();
     }
 
     // --- state and replies.
@@ -257,6 +268,7 @@ struct session::impl {
 
     // One whole LDAPMessage (RFC 4511 §4.1.1).
     void process(std::string_view pdu) {
+        follow_source();
         ber::reader r(pdu), msg(std::string_view{});
         int64_t msgid = 0;
         uint8_t tag = 0;
@@ -320,8 +332,8 @@ struct session::impl {
         if (password.empty()) return fail(msgid, op_bind_response, replies::unauthenticated_bind, "bind", name);
         bind_entry = nullptr;
         if (auto norm = normalize_dn(name))
-            if (const entry* e = t.find_dn(*norm); e && e->user) bind_entry = e;
-        pending.user = bind_entry ? bind_entry->user->name : std::string();
+            if (const entry* e = tr->find_dn(*norm); e && !e->user.empty()) bind_entry = e;
+        pending.user = bind_entry ? bind_entry->user : std::string();
         bind_dn.assign(name.substr(0, k_log_bytes + 1));   // for the log line (escaped and cut there)
         pending.password.assign(password);
         bind_msgid = msgid;
@@ -335,7 +347,7 @@ struct session::impl {
         pending.password.assign(pending.password.size(), '\0');
         pending.password.clear();
         set_state(state::open);
-        if (ok && bind_entry && user == bind_entry->user->name) {
+        if (ok && bind_entry && user == bind_entry->user) {
             bound = bind_entry->dn;
             core::log::info("ldap session={} event=bind msgid={} dn={} result=ok", id, bind_msgid,
                             core::log::escaped{bound, k_log_bytes});
@@ -409,7 +421,7 @@ struct session::impl {
         if (anonymous_refused()) return fail(msgid, op_compare_response, replies::anonymous_search, "compare");
         auto norm = normalize_dn(dn);
         if (!norm) return fail(msgid, op_compare_response, replies::bad_base, "compare", dn);
-        const entry* e = t.find_dn(*norm);
+        const entry* e = tr->find_dn(*norm);
         if (!e) return fail(msgid, op_compare_response, replies::no_object, "compare", dn);
         auto type = find_attribute(desc);
         if (!type) return fail(msgid, op_compare_response, replies::compare_unknown_type, "compare", desc);
@@ -451,31 +463,31 @@ struct session::impl {
             std::string_view a;
             if (!attrs.element(ber::t_octets, a)) return disconnect(attrs.reason());
             any_attr = true;
-            if (a == "*") s.mask |= t.user_attrs_mask;
-            else if (a == "+") s.mask |= t.operational_mask;
+            if (a == "*") s.mask |= tr->user_attrs_mask;
+            else if (a == "+") s.mask |= tr->operational_mask;
             else if (a == "1.1") continue;
             else if (auto type = find_attribute(a)) s.mask |= uint64_t{1} << *type;
         }
-        if (!any_attr) s.mask = t.user_attrs_mask;
+        if (!any_attr) s.mask = tr->user_attrs_mask;
 
         // The base: as written, when that is already a normalized DN of
         // ours (what clients send; no allocation), else normalized.
         uint32_t base = 0;
-        if (auto it = t.by_dn.find(base_dn); it != t.by_dn.end() && !base_dn.empty()) {
+        if (auto it = tr->by_dn.find(base_dn); it != tr->by_dn.end() && !base_dn.empty()) {
             base = it->second;
         } else {
             auto norm = normalize_dn(base_dn);
             if (!norm) return fail(msgid, op_search_done, replies::bad_base, "search", base_dn);
             if (norm->empty()) {
                 if (s.scope != 0) return fail(msgid, op_search_done, replies::no_object, "search", base_dn);
-                base = t.root_dse;
-            } else if (auto found = t.by_dn.find(*norm); found != t.by_dn.end()) {
+                base = tr->root_dse;
+            } else if (auto found = tr->by_dn.find(*norm); found != tr->by_dn.end()) {
                 base = found->second;
             } else {
                 return fail(msgid, op_search_done, replies::no_object, "search", base_dn, matched_dn(*norm));
             }
         }
-        if (anonymous_refused() && base != t.root_dse && base != t.subschema)
+        if (anonymous_refused() && base != tr->root_dse && base != tr->subschema)
             return fail(msgid, op_search_done, replies::anonymous_search, "search");
         s.base = base;
 
@@ -500,12 +512,12 @@ struct session::impl {
         }
 
         // Candidates: the indexes when the filter allows, else the scope.
-        s.indexed = s.f.candidates(t, s.candidates);
+        s.indexed = s.f.candidates(*tr, s.candidates);
         s.base_pending = false;
         if (s.indexed) {
             s.next = 0;
         } else {
-            const entry& b = t.entries[base];
+            const entry& b = tr->entries[base];
             if (s.scope == 0) s.next = base, s.scan_end = base + 1;
             else if (s.scope == 1) s.next = b.child_begin, s.scan_end = b.child_end;
             else {
@@ -534,7 +546,7 @@ struct session::impl {
         s.page_size = static_cast<uint32_t>(size);
         // The fingerprint: base, scope, filter and attribute list (the rest
         // of the request, minus the limits a client may change per page).
-        uint64_t h = fnv1a(base_dn, t.generation);
+        uint64_t h = fnv1a(base_dn, tr->generation);
         h = fnv1a(std::string_view(reinterpret_cast<const char*>(&s.scope), 1), h);
         h = fnv1a(filter_and_attrs, h);
         s.fingerprint = h;
@@ -547,7 +559,7 @@ struct session::impl {
         uint32_t next = 0;
         for (size_t i = 0; i < 8; ++i) got = (got << 8) | static_cast<uint8_t>(cookie[i]);
         for (size_t i = 8; i < 12; ++i) next = (next << 8) | static_cast<uint8_t>(cookie[i]);
-        if (got != h || next >= t.entries.size()) {
+        if (got != h || next >= tr->entries.size()) {
             fail(msgid, op_search_done, replies::bad_cookie, "search");
             return false;
         }
@@ -559,7 +571,7 @@ struct session::impl {
         // The longest existing ancestor (RFC 4511 §4.1.9 matchedDN).
         for (size_t i = 0; i < norm.size(); ++i) {
             if (norm[i] != ',' || (i > 0 && norm[i - 1] == '\\')) continue;
-            if (const entry* e = t.find_dn(norm.substr(i + 1))) return e->dn;
+            if (const entry* e = tr->find_dn(norm.substr(i + 1))) return e->dn;
         }
         return {};
     }
@@ -567,8 +579,8 @@ struct session::impl {
     bool in_scope(uint32_t i) const noexcept {
         const search_state& s = search;
         if (s.scope == 0) return i == s.base;
-        if (s.scope == 1) return t.entries[i].parent == s.base;
-        const entry& b = t.entries[s.base];
+        if (s.scope == 1) return tr->entries[i].parent == s.base;
+        const entry& b = tr->entries[s.base];
         return i == s.base || (i >= b.desc_begin && i < b.desc_end);
     }
 
@@ -598,7 +610,7 @@ struct session::impl {
             if (s.deadline_ms && ++s.examined % k_time_check_every == 0 && cfg.clock_ms() >= s.deadline_ms)
                 return search_done(replies::time_limit_exceeded, "", false, 0);
             if (i < s.resume_from || !in_scope(i)) continue;
-            const entry& e = t.entries[i];
+            const entry& e = tr->entries[i];
             if (s.f.evaluate(e) != tri::true_) continue;
             if (s.paged && s.returned == s.page_size) return search_done(replies::success, "", true, i);
             if (s.limit && s.returned == s.limit) return search_done(replies::size_limit_exceeded, "", false, 0);
@@ -712,8 +724,8 @@ std::string notice_of_disconnection(uint8_t result_code, std::string_view text) 
     return out;
 }
 
-session::session(const session_config& cfg, const tree& t, std::string session_id)
-    : _impl(std::make_unique<impl>(cfg, t, std::move(session_id))) {}
+session::session(const session_config& cfg, const std::shared_ptr<const tree>& current, std::string session_id)
+    : _impl(std::make_unique<impl>(cfg, current, std::move(session_id))) {}
 session::~session() = default;
 void session::start() {}
 const login_request* session::pending_login() const noexcept {

@@ -141,7 +141,7 @@ std::shared_ptr<const tree> build_tree(const directory::snapshot& dir, std::stri
     for (const auto& u : dir.users()) {
         entry_builder b;
         b.e.dn = rdn_dn("uid", u.name, people);
-        b.e.user = &u;
+        b.e.user = u.name;
         user_dns.push_back(b.e.dn);
         for (auto oc : {"top", "person", "organizationalPerson", "inetOrgPerson"}) b.add(a_object_class, oc);
         b.add(a_uid, u.name);

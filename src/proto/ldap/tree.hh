@@ -15,7 +15,8 @@
 // of (normalized value, entry) pairs: equality is an equal_range, a
 // substring's initial piece a prefix range.
 //
-// Threading: immutable after build; any thread may read it.
+// Threading: immutable after build; any thread may read it. It holds
+// nothing of the snapshot it was built from, so a reload may free that.
 #pragma once
 
 #include "posthorn/core/text.hh"
@@ -51,7 +52,8 @@ struct entry {
     uint32_t parent = npos;
     uint32_t child_begin = 0, child_end = 0;   // direct children
     uint32_t desc_begin = 0, desc_end = 0;     // all descendants
-    const directory::user* user = nullptr;     // people: whose entry this is
+    std::string user;                          // people: the user's name ("" for others); the tree
+                                               // keeps no pointer into the snapshot it was built from
     std::vector<attribute> attrs;
     std::vector<value> values;
     std::string ber;

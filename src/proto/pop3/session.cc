@@ -86,7 +86,7 @@ struct session::impl {
     static std::span<const command_row> table() noexcept;  // defined below the rows
 
     session_config cfg;
-    const directory::snapshot& dir;
+    const directory::handle& dir;   // the shard's current snapshot (logins)
     store::shard_store& store;
     maildrop_locks& locks;
     std::string id;
@@ -102,7 +102,11 @@ struct session::impl {
     std::string user_arg;                 // USER given, PASS awaited
     login_request pending;                // while checking
     std::string pending_authzid;
+    // The logged-in user, and the snapshot it lives in: kept for the
+    // session's life, so a reload that drops the user lets this session
+    // finish (as Dovecot does) and frees the old snapshot after it.
     const directory::user* user = nullptr;
+    std::shared_ptr<const directory::snapshot> user_dir;
     bool locked = false;
     uint32_t folder_id = 0;
     uint32_t uidvalidity = 0;
@@ -119,7 +123,7 @@ struct session::impl {
     smtp::dot_stuffer stuffer;
     std::string window;
 
-    impl(const session_config& c, const directory::snapshot& d, store::shard_store& s, maildrop_locks& l,
+    impl(const session_config& c, const directory::handle& d, store::shard_store& s, maildrop_locks& l,
          std::string sid)
         : cfg(c), dir(d), store(s), locks(l), id(std::move(sid)) {}
 
@@ -253,16 +257,19 @@ struct session::impl {
         set_state(state::checking);
     }
 
-    void login_checked(bool ok, std::string_view canonical) {
+    void login_checked(bool ok, std::string_view canonical, std::shared_ptr<const directory::snapshot> checked_in) {
         if (st != state::checking) return;
         set_state(state::authorization);
         std::string name = std::move(pending.user);
         std::fill(pending.password.begin(), pending.password.end(), '\0');
         pending.password.clear();
-        const directory::user* u = ok ? dir.find_login(canonical) : nullptr;
+        // The snapshot the host checked the password in (login.hh), so a
+        // reload between the check and here changes nothing.
+        std::shared_ptr<const directory::snapshot> in = checked_in ? std::move(checked_in) : dir.share();
+        const directory::user* u = ok ? in->find_login(canonical) : nullptr;
         // Acting as someone else is not offered: an authzid must name the
         // same user.
-        if (u && !pending_authzid.empty() && dir.find_login(pending_authzid) != u) u = nullptr;
+        if (u && !pending_authzid.empty() && in->find_login(pending_authzid) != u) u = nullptr;
         pending_authzid.clear();
         if (!u) {
             ++auth_failures;
@@ -272,11 +279,13 @@ struct session::impl {
         }
         if (!locks.try_lock(u->name)) return fail(replies::in_use, "LOGIN");
         user = u;
+        user_dir = std::move(in);
         locked = true;
         if (!load_maildrop()) {
             locks.unlock(u->name);
             locked = false;
             user = nullptr;
+            user_dir.reset();
             return fail(replies::sys_temp, "LOGIN");
         }
         set_state(state::transaction);
@@ -516,7 +525,7 @@ const session::impl::command_row commands[] = {
 
 std::span<const session::impl::command_row> session::impl::table() noexcept { return commands; }
 
-session::session(const session_config& cfg, const directory::snapshot& dir, store::shard_store& store,
+session::session(const session_config& cfg, const directory::handle& dir, store::shard_store& store,
                  maildrop_locks& locks, std::string session_id)
     : _impl(std::make_unique<impl>(cfg, dir, store, locks, std::move(session_id))) {}
 
@@ -544,7 +553,7 @@ std::string session::suspend() {
     return blob;
 }
 
-std::unique_ptr<session> session::resume(const session_config& cfg, const directory::snapshot& dir,
+std::unique_ptr<session> session::resume(const session_config& cfg, const directory::handle& dir,
                                          store::shard_store& store, maildrop_locks& locks, std::string session_id,
                                          std::string_view blob) {
     std::string_view f[5];
@@ -571,7 +580,10 @@ const login_request* session::pending_login() const noexcept {
     return _impl->st == state::checking ? &_impl->pending : nullptr;
 }
 
-void session::login_checked(bool ok, std::string_view canonical_user) { _impl->login_checked(ok, canonical_user); }
+void session::login_checked(bool ok, std::string_view canonical_user,
+                            std::shared_ptr<const directory::snapshot> checked_in) {
+    _impl->login_checked(ok, canonical_user, std::move(checked_in));
+}
 
 size_t session::feed(std::string_view input) { return _impl->feed(input); }
 bool session::streaming() const noexcept { return _impl->st == state::streaming; }

@@ -122,15 +122,18 @@ int64_t system_now_ms() noexcept {
 }  // namespace
 
 struct session::impl {
-    impl(const session_config& c, const directory::snapshot& d, message_sink& s, peer_info p,
+    impl(const session_config& c, const directory::handle& d, message_sink& s, peer_info p,
          std::string i)
-        : cfg(c), dir(d), sink(s), peer(std::move(p)), id(std::move(i)) {
+        : cfg(c), dir_handle(d), sink(s), peer(std::move(p)), id(std::move(i)) {
         env.client_address = peer.address;
     }
 
     // ---- wiring
     const session_config& cfg;
-    const directory::snapshot& dir;
+    // The shard's current snapshot, read at each command: a reload between
+    // two RCPTs is seen by the second. Nothing is kept from it across calls.
+    const directory::handle& dir_handle;
+    const directory::snapshot& dir() const noexcept { return dir_handle.current(); }
     message_sink& sink;
     peer_info peer;
     std::string id;
@@ -404,7 +407,7 @@ void act_mail(impl& s, std::string_view args) {
     if (auto e = parse_mail_params(params, mp); e.reply != reply_id::none) return s.reply(e.reply, e.keyword);
     if (p.non_ascii && !mp.smtputf8) return s.reply(reply_id::utf8_required);
     if (mp.size > s.cfg.max_message_size) return s.reply(reply_id::too_big);  // RFC 1870 §6.1
-    qualify(p, s.dir.primary_domain(), s.env.mail_from);
+    qualify(p, s.dir().primary_domain(), s.env.mail_from);
     s.env.declared_size = mp.size;
     s.env.body = mp.body;
     s.env.smtputf8 = mp.smtputf8;
@@ -425,9 +428,9 @@ void act_rcpt(impl& s, std::string_view args) {
     if (p.non_ascii && !s.env.smtputf8) return s.reply(reply_id::utf8_required);
 
     queue::recipient& r = s.add_rcpt();
-    qualify(p, s.dir.primary_domain(), r.address);
+    qualify(p, s.dir().primary_domain(), r.address);
     reply_id verdict = reply_id::rcpt_ok;
-    switch (s.dir.resolve(r.address).kind) {
+    switch (s.dir().resolve(r.address).kind) {
     case directory::address_kind::local_user:
     case directory::address_kind::alias:
         break;
@@ -514,8 +517,8 @@ void act_vrfy(impl& s, std::string_view args) {
     std::string_view rest;
     if (!parse_path(args, p, rest) || p.null || !rest.empty()) return s.reply(reply_id::syntax, "VRFY address");
     std::string addr;
-    qualify(p, s.dir.primary_domain(), addr);
-    auto res = s.dir.resolve(addr);
+    qualify(p, s.dir().primary_domain(), addr);
+    auto res = s.dir().resolve(addr);
     switch (res.kind) {
     case directory::address_kind::local_user:
         t_scratch.clear();
@@ -538,8 +541,8 @@ void act_expn(impl& s, std::string_view args) {
     if (args.empty() || !parse_path(args, p, rest) || p.null || !rest.empty())
         return s.reply(reply_id::syntax, "EXPN address");
     std::string addr;
-    qualify(p, s.dir.primary_domain(), addr);
-    auto res = s.dir.resolve(addr);
+    qualify(p, s.dir().primary_domain(), addr);
+    auto res = s.dir().resolve(addr);
     switch (res.kind) {
     case directory::address_kind::alias: {
         std::vector<std::string> lines;
@@ -714,7 +717,7 @@ size_t impl::on_skip_bytes(size_t available) {
 
 // ---------------------------------------------------------------- the public face
 
-session::session(const session_config& cfg, const directory::snapshot& dir, message_sink& sink,
+session::session(const session_config& cfg, const directory::handle& dir, message_sink& sink,
                  peer_info peer, std::string session_id)
     : _impl(std::make_unique<impl>(cfg, dir, sink, std::move(peer), std::move(session_id))) {}
 

@@ -103,6 +103,21 @@ TEST_F(reload_restart_keys, name_each_changed_key_outside_the_directory_part) {
               (std::vector<std::string>{"server.hostname", "listen.smtp", "queue.retry"}));
 }
 
+TEST_F(reload_generation, carries_an_ldap_tree_when_ldap_listens_built_from_its_own_snapshot) {
+    EXPECT_EQ(build_generation(parsed(k_base), 1)->ldap, nullptr);
+    std::string with_ldap = k_base;
+    with_ldap.replace(with_ldap.find("[listen]\n"), 9, "[listen]\nldap = [\"127.0.0.1:3890\"]\n");
+    auto g = build_generation(parsed(with_ldap + "[ldap]\nbase = \"o=Example\"\n"), 2);
+    ASSERT_NE(g->ldap, nullptr);
+    EXPECT_EQ(proto::ldap::tree_base(*g->ldap), "o=Example");
+    EXPECT_EQ(proto::ldap::tree_entries(*g->ldap), 3 + g->dir->users().size() + g->dir->groups().size() + 2);
+}
+
+TEST_F(reload_restart_keys, name_the_ldap_session_policy_but_not_the_base_which_the_tree_takes) {
+    std::string next = k_base + "[ldap]\nbase = \"o=Other\"\nsize_limit = 10\nanonymous = false\n";
+    EXPECT_EQ(restart_keys(parsed(k_base), parsed(next)), (std::vector<std::string>{"ldap.anonymous", "ldap.size_limit"}));
+}
+
 TEST_F(reload_shard_directory, install_switches_the_handle_then_tells_every_listener_in_order) {
     shard_directory d(with_users(1, {"user1"}));
     const directory::handle& h = d.handle();

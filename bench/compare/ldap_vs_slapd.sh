@@ -123,27 +123,7 @@ NOTES=()       # for the report: what was not measured, and why
 T_START=$(date +%s)
 
 # ---- the load generator -------------------------------------------------------
-# Built in build-bench/ with meson like the other load generators; compiled
-# directly when the project's meson setup is broken (it links no posthorn
-# library).
-ensure_ldapload() {
-    local default=$REPO/build-bench/tools/posthorn-ldapload log=$BENCH_TMP/ldapload-build.log
-    if [[ $LDAPLOAD != "$default" ]]; then
-        [[ -x $LDAPLOAD ]] || die "no load generator at $LDAPLOAD"
-        return
-    fi
-    if { [[ -f $REPO/build-bench/build.ninja ]] ||
-        (cd "$REPO" && meson setup build-bench >"$log" 2>&1); } &&
-        ninja -C "$REPO/build-bench" tools/posthorn-ldapload >>"$log" 2>&1; then
-        return
-    fi
-    note "meson build of posthorn-ldapload failed ($(grep -m1 -E 'ERROR|error' "$log")); compiling it directly"
-    mkdir -p "$REPO/build-bench"
-    LDAPLOAD=$REPO/build-bench/posthorn-ldapload-direct
-    g++ -std=c++20 -O2 -g -Wall -Wextra -pthread -o "$LDAPLOAD" "$REPO"/tools/ldapload/*.cc >>"$log" 2>&1 ||
-        { tail -30 "$log" >&2; die "building posthorn-ldapload failed"; }
-}
-ensure_ldapload
+ensure_load_tool LDAPLOAD ldapload
 
 # ---- the directory ----------------------------------------------------------------
 CORPUS=$BENCH_TMP/corpus

@@ -127,26 +127,7 @@ if ((POP3_CLIENTS > 1)); then
 fi
 
 # ---- the load generator -------------------------------------------------------
-# Built in build-bench/ with meson like posthorn-loadgen; compiled directly
-# when the project's meson setup is broken (it links no posthorn library).
-ensure_mailload() {
-    local default=$REPO/build-bench/tools/posthorn-mailload log=$BENCH_TMP/mailload-build.log
-    if [[ $MAILLOAD != "$default" ]]; then
-        [[ -x $MAILLOAD ]] || die "no load generator at $MAILLOAD"
-        return
-    fi
-    if { [[ -f $REPO/build-bench/build.ninja ]] ||
-        (cd "$REPO" && meson setup build-bench >"$log" 2>&1); } &&
-        ninja -C "$REPO/build-bench" tools/posthorn-mailload >>"$log" 2>&1; then
-        return
-    fi
-    note "meson build of posthorn-mailload failed ($(grep -m1 -E 'ERROR|error' "$log")); compiling it directly"
-    mkdir -p "$REPO/build-bench"
-    MAILLOAD=$REPO/build-bench/posthorn-mailload-direct
-    g++ -std=c++20 -O2 -g -Wall -Wextra -pthread -o "$MAILLOAD" "$REPO"/tools/mailload/*.cc >>"$log" 2>&1 ||
-        { tail -30 "$log" >&2; die "building posthorn-mailload failed"; }
-}
-ensure_mailload
+ensure_load_tool MAILLOAD mailload
 
 # ---- the corpus -----------------------------------------------------------------
 CORPUS=$BENCH_TMP/corpus

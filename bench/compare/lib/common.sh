@@ -95,27 +95,32 @@ ensure_tools() {
     fi
 }
 
-# Builds tools/loadgen in build-bench/ (meson) unless --loadgen/LOADGEN names
-# another binary. The loadgen needs no posthorn library, so when the project's
-# meson setup is broken (work in progress elsewhere) it is compiled directly.
-ensure_loadgen() {
-    local default=$REPO/build-bench/tools/posthorn-loadgen log=${BENCH_TMP:-/tmp}/loadgen-build.log
-    if [[ $LOADGEN != "$default" && $LOADGEN != "$REPO/build-bench/posthorn-loadgen-direct" ]]; then
-        [[ -x $LOADGEN ]] || die "no load generator at $LOADGEN"
+# ensure_load_tool VAR NAME: the load generator tools/NAME (posthorn-NAME),
+# built in build-bench/ with meson, or compiled directly when the project's
+# meson setup is broken (load generators link no posthorn library). VAR names
+# the variable holding its path; a binary the user gave is only checked.
+ensure_load_tool() {
+    local -n tool_path=$1
+    local name=$2
+    local default=$REPO/build-bench/tools/posthorn-$name direct=$REPO/build-bench/posthorn-$name-direct
+    local log=${BENCH_TMP:-/tmp}/$name-build.log
+    if [[ $tool_path != "$default" && $tool_path != "$direct" ]]; then
+        [[ -x $tool_path ]] || die "no load generator at $tool_path"
         return
     fi
     if { [[ -f $REPO/build-bench/build.ninja ]] ||
         (cd "$REPO" && meson setup build-bench >"$log" 2>&1); } &&
-        ninja -C "$REPO/build-bench" tools/posthorn-loadgen >>"$log" 2>&1; then
-        LOADGEN=$default
+        ninja -C "$REPO/build-bench" "tools/posthorn-$name" >>"$log" 2>&1; then
+        tool_path=$default
         return
     fi
-    note "meson build of posthorn-loadgen failed ($(grep -m1 -E 'ERROR|error' "$log")); compiling it directly"
+    note "meson build of posthorn-$name failed ($(grep -m1 -E 'ERROR|error' "$log")); compiling it directly"
     mkdir -p "$REPO/build-bench"
-    g++ -std=c++20 -O2 -g -Wall -Wextra -pthread -o "$REPO/build-bench/posthorn-loadgen-direct" \
-        "$REPO"/tools/loadgen/*.cc >>"$log" 2>&1 || { tail -30 "$log" >&2; die "building posthorn-loadgen failed"; }
-    LOADGEN=$REPO/build-bench/posthorn-loadgen-direct
+    g++ -std=c++20 -O2 -g -Wall -Wextra -pthread -o "$direct" "$REPO"/tools/"$name"/*.cc >>"$log" 2>&1 ||
+        { tail -30 "$log" >&2; die "building posthorn-$name failed"; }
+    tool_path=$direct
 }
+ensure_loadgen() { ensure_load_tool LOADGEN loadgen; }
 
 # Large accept queues where we control them (smtp-sink and posthorn take their
 # backlog from this cap). Restored at exit.

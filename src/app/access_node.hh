@@ -73,8 +73,11 @@ public:
 };
 
 // access_session over a protocol session whose members have those names
-// (proto::pop3::session, proto::imap::session). `last_word` is what the
-// autologout timer sends before closing ("" for none).
+// (proto::pop3::session, proto::imap::session, proto::ldap::session).
+// `last_word` is what the autologout timer sends before closing ("" for
+// none). A session without a snapshot argument to login_checked finds its
+// user elsewhere (LDAP: in its tree); one with feeds_while_streaming()
+// says so itself.
 template <typename Session>
 class access_session_of final : public access_session {
 public:
@@ -88,11 +91,20 @@ public:
     bool wants_close() const noexcept override { return _s->wants_close(); }
     const proto::login_request* pending_login() const noexcept override { return _s->pending_login(); }
     void login_checked(bool ok, std::string_view user, std::shared_ptr<const directory::snapshot> checked_in) override {
-        _s->login_checked(ok, user, std::move(checked_in));
+        if constexpr (requires { _s->login_checked(ok, user, std::move(checked_in)); })
+            _s->login_checked(ok, user, std::move(checked_in));
+        else
+            _s->login_checked(ok, user);
     }
     std::string suspend() override { return _s->suspend(); }
     void on_disconnect() noexcept override { _s->on_disconnect(); }
     void on_timeout() override { _s->output().append(_last_word); }
+    bool feeds_while_streaming() const noexcept override {
+        if constexpr (requires { _s->feeds_while_streaming(); })
+            return _s->feeds_while_streaming();
+        else
+            return false;
+    }
 
 private:
     std::unique_ptr<Session> _s;

@@ -122,6 +122,8 @@ public:
     // A search in progress: after output() is sent, next_output() appends
     // about window_bytes more entries (and the result when done).
     bool streaming() const noexcept;
+    // feed() may be called while streaming() (for an Abandon of the search).
+    bool feeds_while_streaming() const noexcept { return true; }
     void next_output(size_t window_bytes);
 
     void on_disconnect() noexcept;

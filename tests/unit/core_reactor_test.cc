@@ -220,22 +220,42 @@ TEST_P(reactor_test, stop_from_another_thread_ends_run) {
 
 // After a turn with completions the loop polls instead of sleeping; what
 // arrives meanwhile (here another thread's wake-up) is caught by the poll.
+// Ping-pong rounds: the thread wakes the loop only after the loop saw its
+// previous round, so a wake-up lands while the loop either sleeps or polls.
+// Whether one round's wake-up folds into the previous one's (two eventfd
+// writes read at once) depends on scheduling, so the rounds go on until a
+// poll has caught one; with the poll off none ever does.
 TEST_P(reactor_test, an_idle_poll_after_activity_catches_what_arrives_meanwhile) {
     core::chunk_pool own_pool{4096, 64};  // the fixture's reactor holds the other pool's chunks
     auto polling = test::make_reactor(own_pool, GetParam(), 3'000'000);
     ASSERT_TRUE(polling);
-    std::atomic<int> phase{0};
-    polling->add_poller([&]() noexcept {
-        if (phase.load() != 2) return false;
-        polling->stop();
-        return true;
-    });
+    constexpr int k_rounds_max = 200;
+    struct rounds {
+        core::reactor* r;
+        std::atomic<int> sent{0};
+        std::atomic<int> seen{0};
+        std::atomic<bool> done{false};
+        bool poll() noexcept {
+            int s = sent.load();
+            if (s == seen.load()) return false;
+            seen.store(s);
+            if (r->stats().idle_polls_caught == 0 && s < k_rounds_max) return false;
+            done.store(true);
+            r->stop();
+            return true;
+        }
+    } st{polling.get()};
+    auto& sent = st.sent;
+    auto& seen = st.seen;
+    auto& done = st.done;
+    polling->add_poller([&st]() noexcept { return st.poll(); });
     std::thread t([&] {
-        phase.store(1);
-        polling->wake();  // the turn that handles this one polls afterwards
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        phase.store(2);
-        polling->wake();
+        for (int k = 1; k <= k_rounds_max && !done.load(); ++k) {
+            while (seen.load() != k - 1 && !done.load()) std::this_thread::yield();
+            if (done.load()) break;
+            sent.store(k);
+            polling->wake();
+        }
     });
     polling->run();
     t.join();

@@ -1,10 +1,12 @@
 // store: the mailboxes of the users one shard owns (DESIGN.md "Mailbox
 // store"): per user a set of folders, per folder UIDVALIDITY, UIDNEXT and
 // its messages (UID, flags, internal date, size, where the bytes are).
+// Keywords (IMAP user flags) are flag bits too: each folder numbers the
+// keywords it has seen, up to keyword_slots_max, and logs each name once.
 //
 // Owns: data_dir/store/<shard>/ — `index.log`, an append-only log of
 // checksummed records (folder create/rename/delete, subscribe, append,
-// flags, expunge, mime) replayed into memory at open, and `mail/<seq>.seg`,
+// flags, expunge, mime, keyword) replayed into memory at open, and `mail/<seq>.seg`,
 // append-only files holding message contents back to back (each message in
 // one piece, in one file). A message's index record carries the xxh3-64 of
 // its content, so after a crash a record whose content did not reach the
@@ -75,6 +77,13 @@ enum flag : uint32_t {
 };
 inline constexpr uint32_t flag_mask = 31;
 
+// Keywords take the bits above the system flags: slot i is bit 5 + i. A
+// folder's slots are never reused (no keyword is ever undefined), so the
+// bits in its messages stay meaningful; COPY maps them by name.
+inline constexpr uint32_t keyword_slots_max = 27;
+inline constexpr size_t keyword_bytes_max = 128;
+inline constexpr uint32_t keyword_bit(uint32_t slot) { return 1u << (5 + slot); }
+
 inline constexpr std::string_view inbox = "INBOX";
 
 struct options {
@@ -116,6 +125,7 @@ struct folder {
     uint32_t uidnext = 1;
     std::vector<message> messages;  // ascending UID
     uint32_t recent_uid = 0;        // in memory only: claim_recent's mark
+    std::vector<std::string> keywords;  // by slot, as first spelled
     // Bumped by every change of `messages` (append, expunge, COPY or MOVE
     // in or out), not by flag changes.
     uint64_t changes = 0;
@@ -127,6 +137,10 @@ struct folder {
     const message* find(uint32_t uid) const noexcept;
     uint64_t bytes() const noexcept;
     uint32_t count_without(uint32_t flag_bits) const noexcept;
+    // The system flags and the bits of the keywords defined here.
+    uint32_t flag_bits() const noexcept;
+    // The slot of a keyword (case-insensitive, as IMAP compares them), or -1.
+    int keyword_slot(std::string_view name) const noexcept;
 };
 
 struct open_report {
@@ -179,6 +193,8 @@ public:
                                     std::span<const spool::extent> content, int64_t internal_date,
                                     uint64_t origin);
     // IMAP APPEND: the content is in memory. ENOENT: no such folder.
+    // `flags` here and in append_begin: system flags and keyword bits of
+    // the folder (keyword_bits()); other bits are dropped.
     core::result<delivered> append(std::string_view user, std::string_view folder, std::span<const iovec> content,
                                    uint32_t flags, int64_t internal_date);
     // IMAP APPEND of a literal too big to hold (store_append.cc): begin
@@ -206,8 +222,15 @@ public:
     core::result<uint64_t> rename_folder(std::string_view user, std::string_view from, std::string_view to);
     core::result<uint64_t> delete_folder(std::string_view user, std::string_view name);
     core::result<uint64_t> set_subscribed(std::string_view user, std::string_view name, bool on);
-    // Replaces the flags of one message (only flag_mask bits). ENOENT: no
-    // such folder or UID.
+    // The flag bits of keywords in a folder. With `define`, a name the
+    // folder lacks gets the next slot (logged; ENOSPC once all
+    // keyword_slots_max are taken, EINVAL for an empty or over-long name;
+    // no slot is taken then); without, such names are left out. ENOENT: no
+    // such folder.
+    core::result<uint32_t> keyword_bits(std::string_view user, uint32_t folder_id,
+                                        std::span<const std::string_view> names, bool define);
+    // Replaces the flags of one message (system flags and the folder's
+    // keyword bits; other bits are dropped). ENOENT: no such folder or UID.
     core::result<uint64_t> set_flags(std::string_view user, uint32_t folder_id, uint32_t uid, uint32_t flags);
     core::result<uint64_t> expunge(std::string_view user, uint32_t folder_id, std::span<const uint32_t> uids);
     // COPY: new UIDs in `to` for the same bytes (no copy on disk). Returns
@@ -298,6 +321,10 @@ private:
     core::result<void> check_writable() const;
     core::result<uint64_t> log_record(uint8_t type, std::string_view payload);
     core::result<folder*> create_in(mailbox& b, std::string_view name, uint64_t& seq);
+    core::result<uint32_t> define_keyword(mailbox& b, folder& f, std::string_view name);
+    // `flags` of a message in `from` as bits of `to` (COPY): keywords by
+    // name, defined in `to` as needed (those that do not fit are dropped).
+    core::result<uint32_t> carry_flags(mailbox& b, const folder& from, folder& to, uint32_t flags);
     // Room for `bytes` of content in the current mail file (a new file when
     // it does not fit): returns the offset where they go.
     core::result<uint64_t> reserve(uint64_t bytes);

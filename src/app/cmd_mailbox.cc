@@ -21,7 +21,7 @@ namespace posthorn::app {
 
 namespace {
 
-std::string flag_text(uint32_t f) {
+std::string flag_text(const store::folder& folder, uint32_t f) {
     std::string s;
     auto add = [&](uint32_t bit, const char* name) {
         if (!(f & bit)) return;
@@ -33,6 +33,7 @@ std::string flag_text(uint32_t f) {
     add(store::flag_flagged, "\\Flagged");
     add(store::flag_deleted, "\\Deleted");
     add(store::flag_draft, "\\Draft");
+    for (uint32_t i = 0; i < folder.keywords.size(); ++i) add(store::keyword_bit(i), folder.keywords[i].c_str());
     return s;
 }
 
@@ -82,7 +83,7 @@ int run_mailbox(const config& cfg, const std::vector<std::string>& args) {
             ::gmtime_r(&t, &tm);
             std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
             std::printf("%u %llu %s (%s)\n", m.uid, static_cast<unsigned long long>(m.size), when,
-                        flag_text(m.flags).c_str());
+                        flag_text(*f, m.flags).c_str());
         }
         return 0;
     }

@@ -80,6 +80,18 @@ uint32_t folder::count_without(uint32_t flag_bits) const noexcept {
     return n;
 }
 
+uint32_t folder::flag_bits() const noexcept {
+    uint32_t bits = flag_mask;
+    for (uint32_t i = 0; i < keywords.size(); ++i) bits |= keyword_bit(i);
+    return bits;
+}
+
+int folder::keyword_slot(std::string_view name) const noexcept {
+    for (size_t i = 0; i < keywords.size(); ++i)
+        if (core::iequals(keywords[i], name)) return static_cast<int>(i);
+    return -1;
+}
+
 shard_store::shard_store() = default;
 
 shard_store::~shard_store() {
@@ -151,7 +163,10 @@ folder* shard_store::folder_id(mailbox& b, uint32_t id) {
 core::result<uint64_t> shard_store::log_record(uint8_t type, std::string_view payload) {
     append_index_record(_index_pending, static_cast<index_type>(type), payload);
     ++_appended_seq;
-    if (type != static_cast<uint8_t>(index_type::flags)) _important_seq = _appended_seq;
+    // A keyword's record goes with the flag change that defined it: the
+    // same (weaker) durability as that change.
+    if (type != static_cast<uint8_t>(index_type::flags) && type != static_cast<uint8_t>(index_type::keyword))
+        _important_seq = _appended_seq;
     return _appended_seq;
 }
 
@@ -241,7 +256,7 @@ core::result<shard_store::delivered> shard_store::add_message(mailbox& b, folder
     }
     message m;
     m.uid = f.uidnext++;
-    m.flags = flags & flag_mask;
+    m.flags = flags & f.flag_bits();
     m.internal_date = date;
     m.size = size;
     m.segment = segment;
@@ -444,13 +459,56 @@ core::result<uint64_t> shard_store::set_subscribed(std::string_view user, std::s
     return *s;
 }
 
+core::result<uint32_t> shard_store::define_keyword(mailbox& b, folder& f, std::string_view name) {
+    if (int slot = f.keyword_slot(name); slot >= 0) return keyword_bit(static_cast<uint32_t>(slot));
+    if (name.empty() || name.size() > keyword_bytes_max) return core::error{EINVAL, "bad keyword"};
+    if (f.keywords.size() >= keyword_slots_max) return core::error{ENOSPC, "folder has no keyword slot left"};
+    const auto slot = static_cast<uint32_t>(f.keywords.size());
+    index_writer(_scratch).u32(f.id).u8(static_cast<uint8_t>(slot)).str(b.user).str(name);
+    if (auto s = log_record(static_cast<uint8_t>(index_type::keyword), _scratch); !s) return s.err();
+    f.keywords.emplace_back(name);
+    return keyword_bit(slot);
+}
+
+core::result<uint32_t> shard_store::keyword_bits(std::string_view user, uint32_t fid,
+                                                 std::span<const std::string_view> names, bool define) {
+    mailbox* b = find_box(user);
+    folder* f = b ? folder_id(*b, fid) : nullptr;
+    if (!f) return core::error{ENOENT, "no such folder"};
+    uint32_t bits = 0;
+    for (std::string_view n : names) {
+        if (int slot = f->keyword_slot(n); slot >= 0) {
+            bits |= keyword_bit(static_cast<uint32_t>(slot));
+            continue;
+        }
+        if (!define) continue;
+        if (auto r = check_writable(); !r) return r.err();
+        auto bit = define_keyword(*b, *f, n);
+        if (!bit) return bit.err();
+        bits |= *bit;
+    }
+    return bits;
+}
+
+core::result<uint32_t> shard_store::carry_flags(mailbox& b, const folder& from, folder& to, uint32_t flags) {
+    uint32_t out = flags & flag_mask;
+    if (&from == &to) return flags & to.flag_bits();
+    for (uint32_t i = 0; i < from.keywords.size(); ++i) {
+        if (!(flags & keyword_bit(i))) continue;
+        auto bit = define_keyword(b, to, from.keywords[i]);
+        if (bit) out |= *bit;
+        else if (bit.err().code != ENOSPC) return bit.err();
+    }
+    return out;
+}
+
 core::result<uint64_t> shard_store::set_flags(std::string_view user, uint32_t fid, uint32_t uid, uint32_t flags) {
     if (auto r = check_writable(); !r) return r.err();
     mailbox* b = find_box(user);
     folder* f = b ? folder_id(*b, fid) : nullptr;
     const message* m = f ? f->find(uid) : nullptr;
     if (!m) return core::error{ENOENT, "no such message"};
-    flags &= flag_mask;
+    flags &= f->flag_bits();
     if (m->flags == flags) return _appended_seq;
     index_writer(_scratch).u32(fid).u32(uid).u32(flags).str(b->user);
     auto s = log_record(static_cast<uint8_t>(index_type::flags), _scratch);
@@ -496,7 +554,9 @@ core::result<uint64_t> shard_store::copy(std::string_view user, uint32_t from_id
         const message* m = from->find(u);
         if (!m) continue;
         const message src = *m;  // dest may be `from`: its vector can grow
-        auto d = add_message(*b, *dest, src.segment, src.offset, src.size, src.hash, src.flags, src.internal_date, 0,
+        auto flags = carry_flags(*b, *from, *dest, src.flags);
+        if (!flags) return flags.err();
+        auto d = add_message(*b, *dest, src.segment, src.offset, src.size, src.hash, *flags, src.internal_date, 0,
                              src.skeleton, false);
         if (!d) return d.err();
         new_uids.push_back(d->uid);

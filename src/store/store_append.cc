@@ -32,7 +32,7 @@ core::result<shard_store::append_id> shard_store::append_begin(std::string_view 
     auto p = std::make_unique<pending_append>();
     p->user = std::string(user);
     p->folder_id = f->id;
-    p->flags = flags & flag_mask;
+    p->flags = flags;  // add_message keeps the bits the folder has
     p->internal_date = internal_date;
     p->segment = _current;
     p->offset = *at;

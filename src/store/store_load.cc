@@ -84,7 +84,7 @@ core::result<void> shard_store::load() {
         ++_report.users;
         for (auto& f : b->folders) {
             _report.messages += f->messages.size();
-            live_records += 1 + f->messages.size();
+            live_records += 1 + f->messages.size() + f->keywords.size();
             for (const message& m : f->messages) live_records += m.skeleton != nullptr;  // its mime record
         }
         live_records += b->subscribed.size();
@@ -97,6 +97,10 @@ core::result<void> shard_store::load() {
             for (auto& f : b->folders) {
                 index_writer(payload).u32(f->id).u32(f->uidvalidity).str(user).str(f->name);
                 append_index_record(snap, index_type::folder_create, payload);
+                for (uint32_t i = 0; i < f->keywords.size(); ++i) {
+                    index_writer(payload).u32(f->id).u8(static_cast<uint8_t>(i)).str(user).str(f->keywords[i]);
+                    append_index_record(snap, index_type::keyword, payload);
+                }
                 for (const message& m : f->messages) {
                     if (m.skeleton && skeletons_written.emplace(m.segment, m.offset).second) {
                         index_writer(payload).u64(m.segment).u64(m.offset);
@@ -259,7 +263,17 @@ void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
         folder* f = folder_id(box(user), fid);
         if (!f) break;
         ok = true;
-        if (const message* m = f->find(uid)) const_cast<message*>(m)->flags = flags & flag_mask;
+        if (const message* m = f->find(uid)) const_cast<message*>(m)->flags = flags & f->flag_bits();
+        break;
+    }
+    case index_type::keyword: {
+        uint8_t slot = 0;
+        if (!(r.u32(fid) && r.u8(slot) && r.str(user) && r.str(name) && r.done())) break;
+        folder* f = folder_id(box(user), fid);
+        // Slots are logged in order; one out of order is not ours.
+        if (!f || slot != f->keywords.size() || slot >= keyword_slots_max || f->keyword_slot(name) >= 0) break;
+        f->keywords.emplace_back(name);
+        ok = true;
         break;
     }
     case index_type::expunge: {

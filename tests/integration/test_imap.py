@@ -409,32 +409,32 @@ def test_sessions_of_every_user_in_parallel_with_deliveries_lose_nothing(server)
     assert imap_handoffs(server)
 
 
-def test_uids_flags_folders_and_uidvalidity_survive_kill_9_after_the_ok(server):
+def test_uids_flags_keywords_folders_and_uidvalidity_survive_kill_9_after_the_ok(server):
     deliver(server, "user4", n=3)
     c = imap(server, "user4")
     ok(c.create("Projects/2026"))
     ok(c.create("Doomed"))
     ok(c.select("INBOX"))
     uidvalidity = c.untagged_responses["UIDVALIDITY"][0]
-    ok(c.store("1", "+FLAGS", "(\\Flagged \\Answered)"))
+    ok(c.store("1", "+FLAGS", "(\\Flagged \\Answered Work)"))
     ok(c.store("2", "+FLAGS", "(\\Deleted)"))
     ok(c.expunge())
     ok(c.copy("1", "Projects/2026"))
-    ok(c.append("Projects/2026", "(\\Seen \\Draft)", None, b"Subject: kept\r\n\r\nkept\r\n"))
+    ok(c.append("Projects/2026", "(\\Seen \\Draft $Forwarded)", None, b"Subject: kept\r\n\r\nkept\r\n"))
     inbox = uid_flags(c)
-    assert [u for u, _ in inbox] == [1, 3] and inbox[0][1] == {"\\Flagged", "\\Answered"}
+    assert [u for u, _ in inbox] == [1, 3] and inbox[0][1] == {"\\Flagged", "\\Answered", "Work"}
     ok(c.rename("Projects/2026", "Projects/Y2026"))
     ok(c.subscribe("Projects/Y2026"))
     ok(c.select("Projects/Y2026"))
     project = uid_flags(c)
-    assert project == [(1, {"\\Flagged", "\\Answered"}), (2, {"\\Seen", "\\Draft"})]
+    assert project == [(1, {"\\Flagged", "\\Answered", "Work"}), (2, {"\\Seen", "\\Draft", "$Forwarded"})]
     contents = ok(c.uid("FETCH", "1:*", "(BODY.PEEK[])"))
     status = {name: ok(c.status(name, "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)"))
               for name in ("INBOX", "Projects/Y2026")}
     folders = sorted(f for f in ok(c.list()) if b"Doomed" not in f)
     # The last changes, and the crash right after their OKs: none is lost.
-    ok(c.store("1", "+FLAGS", "(\\Seen)"))                  # Projects/Y2026 is selected
-    project[0] = (1, project[0][1] | {"\\Seen"})
+    ok(c.store("1", "+FLAGS", "(\\Seen Urgent)"))           # Projects/Y2026 is selected; a new keyword
+    project[0] = (1, project[0][1] | {"\\Seen", "Urgent"})
     status["Projects/Y2026"] = [status["Projects/Y2026"][0].replace(b"UNSEEN 1", b"UNSEEN 0")]
     ok(c.create("Late"))
     ok(c.delete("Doomed"))
@@ -446,9 +446,14 @@ def test_uids_flags_folders_and_uidvalidity_survive_kill_9_after_the_ok(server):
     ok(c.select("INBOX"))
     assert c.untagged_responses["UIDVALIDITY"][0] == uidvalidity
     assert uid_flags(c) == inbox + [(4, {"\\Draft"})]
+    assert "Work" in c.untagged_responses["FLAGS"][0].decode()
+    assert ok(c.search(None, "KEYWORD", "work")) == [b"1"]
     assert ok(c.fetch("3", "(BODY.PEEK[TEXT])"))[0][1] == b"last\r\n"
     ok(c.select("Projects/Y2026"))
+    assert c.untagged_responses["FLAGS"][0] == b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft Work $Forwarded Urgent)"
     assert uid_flags(c) == project
+    assert ok(c.search(None, "KEYWORD", "Urgent")) == [b"1"]
+    assert ok(c.search(None, "UNKEYWORD", "$Forwarded")) == [b"1"]
     assert ok(c.uid("FETCH", "1:*", "(BODY.PEEK[])")) == contents
     assert ok(c.status("Projects/Y2026", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")) == status["Projects/Y2026"]
     assert sorted(ok(c.list())) == sorted(folders + [b'(\\HasNoChildren) "/" Late'])

@@ -345,14 +345,14 @@ def test_store_replaces_adds_and_removes_flags_silently_or_not_and_by_uid(server
     got = fetches(r.ok("UID STORE 2:3 +FLAGS \\Flagged"))       # a flag without parentheses, by UID
     assert {n: v["UID"] for n, v in got.items()} == {2: "2", 3: "3"}
     assert flagset(got[3]["FLAGS"]) == {"\\Deleted", "\\Seen", "\\Flagged"}
-    # Keywords are accepted and not kept (PERMANENTFLAGS has no \*); \Recent is not settable.
+    # A keyword is kept like a system flag (PERMANENTFLAGS has \*); \Recent is not settable.
     got = fetches(r.ok("STORE 2 +FLAGS ($Important)"))
-    assert flagset(got[2]["FLAGS"]) == {"\\Answered", "\\Flagged"}
+    assert flagset(got[2]["FLAGS"]) == {"\\Answered", "\\Flagged", "$Important"}
     assert re.match(rb"t\d+ BAD ", r.cmd("STORE 2 +FLAGS (\\Recent)")[1])
     assert re.match(rb"t\d+ BAD ", r.cmd("STORE 4 +FLAGS (\\Seen)")[1])
     assert re.match(rb"t\d+ BAD ", r.cmd("STORE 1 FLAGGED (\\Seen)")[1])
     assert [(m["uid"], set(m["flags"])) for m in server.mailbox("user2")] == [
-        (1, {"\\Flagged", "\\Answered"}), (2, {"\\Answered", "\\Flagged"}),
+        (1, {"\\Flagged", "\\Answered"}), (2, {"\\Answered", "\\Flagged", "$Important"}),
         (3, {"\\Deleted", "\\Seen", "\\Flagged"})]
     # Read-only: NO.
     r.ok("EXAMINE INBOX")

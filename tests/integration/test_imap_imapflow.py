@@ -80,7 +80,7 @@ def test_imapflow_lists_fetches_searches_flags_appends_copies_moves_deletes_and_
     status, opened = out["status"], out["open"]
     assert (status["messages"], status["uidNext"], status["unseen"]) == (2, 3, 2)
     assert opened["exists"] == 2 and opened["uidValidity"] == status["uidValidity"] and not opened["readOnly"]
-    assert set(opened["permanentFlags"]) == {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"}
+    assert set(opened["permanentFlags"]) == {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\*"}
 
     # FETCH: sources byte-exact; envelope and body structure as imapflow parses them.
     first, second = out["fetch"]
@@ -129,7 +129,7 @@ def test_imapflow_lists_fetches_searches_flags_appends_copies_moves_deletes_and_
     assert out["search"] == {"fromAlice": [1], "unseen": [1, 2], "subject": [1], "body": [2], "larger": [1],
                              "orFrom": [1, 2], "uids": [1, 2]}
     flags = {m["uid"]: set(m["flags"]) - {"\\Recent"} for m in out["flags"]}
-    assert flags == {1: {"\\Flagged"}, 2: {"\\Answered", "\\Draft"}}
+    assert flags == {1: {"\\Flagged", "$Label1"}, 2: {"\\Answered", "\\Draft"}}
 
     # APPEND (imapflow sends LITERAL+): UID from APPENDUID, bytes, flags and date kept.
     app = out["append"]
@@ -144,7 +144,7 @@ def test_imapflow_lists_fetches_searches_flags_appends_copies_moves_deletes_and_
     assert out["delete"] == {"ok": True, "left": [1]}
     assert out["statusAfter"]["inbox"]["messages"] == 1
     assert (out["statusAfter"]["archive"]["messages"], out["statusAfter"]["archive"]["uidNext"]) == (2, 3)
-    assert [m["flags"] for m in server.mailbox("user1", "Archive")] == [["\\Flagged"], ["\\Answered", "\\Draft"]]
+    assert [m["flags"] for m in server.mailbox("user1", "Archive")] == [["\\Flagged", "$Label1"], ["\\Answered", "\\Draft"]]
     assert server.mailbox_messages("user1", "Archive") == stored
     assert server.mailbox_messages("user1", "Projects/Alpha") == [APPENDED]
 

@@ -225,7 +225,7 @@ def test_select_and_examine_answer_every_required_response(server):
     assert re.match(rb"t\d+ OK \[READ-WRITE\]", tagged)
     info2 = select_info(untagged)
     assert info2["EXISTS"] == 3 and info2["RECENT"] == 3 and info2["UIDVALIDITY"] == info["UIDVALIDITY"]
-    assert set(info2["PERMANENTFLAGS"]) == {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"}
+    assert set(info2["PERMANENTFLAGS"]) == {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\*"}
     r.ok("STORE 1 +FLAGS.SILENT (\\Seen)")
     # A second session: \Recent was taken by the first; UNSEEN is now 2.
     other = raw(server, "user1")

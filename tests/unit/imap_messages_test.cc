@@ -163,13 +163,51 @@ TEST_F(imap_messages, store_flags_add_remove_silent) {
               "* 1 FETCH (FLAGS (\\Seen \\Flagged \\Recent))\r\n* 2 FETCH (FLAGS (\\Seen \\Flagged \\Recent))\r\n"
               "a OK STORE completed\r\n");
     EXPECT_EQ(converse(*s, "b STORE 1 -FLAGS \\Seen\r\n"), "* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\nb OK STORE completed\r\n");
-    EXPECT_EQ(converse(*s, "c STORE 2 FLAGS.SILENT (\\Deleted $Junk)\r\n"), "c OK STORE completed\r\n");
-    EXPECT_EQ(st->find_folder("user1", "INBOX")->messages[1].flags, store::flag_deleted);
+    EXPECT_EQ(converse(*s, "c STORE 2 FLAGS.SILENT (\\Deleted $Junk)\r\n"),
+              "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)\r\n"
+              "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk \\*)] Flags permitted\r\n"
+              "c OK STORE completed\r\n");
+    EXPECT_EQ(st->find_folder("user1", "INBOX")->messages[1].flags, store::flag_deleted | store::keyword_bit(0));
     EXPECT_EQ(converse(*s, "d UID STORE 2 +FLAGS.SILENT (\\Answered)\r\n"), "d OK STORE completed\r\n");
     EXPECT_EQ(converse(*s, "e UID STORE 1 FLAGS (\\Draft)\r\n"),
               "* 1 FETCH (FLAGS (\\Draft \\Recent) UID 1)\r\ne OK STORE completed\r\n");
     EXPECT_EQ(converse(*s, "f STORE 1 FLAGS (\\Recent)\r\n"), "f BAD Syntax error in arguments\r\n");
     EXPECT_EQ(converse(*s, "g STORE 1 BOGUS (\\Seen)\r\n"), "g BAD Syntax error in arguments\r\n");
+}
+
+// Keywords (RFC 3501 §2.3.2): STORE defines them (a new FLAGS and
+// PERMANENTFLAGS first), FETCH and SEARCH see them, -FLAGS of an unknown
+// one changes nothing, COPY carries them, a full folder says LIMIT.
+TEST_F(imap_messages, keywords_are_stored_fetched_searched_and_copied) {
+    add("user1", k_lab_msg);
+    add("user1", k_lab_msg);
+    ASSERT_TRUE(st->create_folder("user1", "Archive"));
+    auto s = selected();
+    EXPECT_EQ(converse(*s, "a SEARCH KEYWORD Work\r\n"), "* SEARCH\r\na OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "b SEARCH UNKEYWORD Work\r\n"), "* SEARCH 1 2\r\nb OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "c STORE 1 +FLAGS (Work $label1 \\Seen)\r\n"),
+              "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Work $label1)\r\n"
+              "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Work $label1 \\*)] Flags permitted\r\n"
+              "* 1 FETCH (FLAGS (\\Seen Work $label1 \\Recent))\r\nc OK STORE completed\r\n");
+    EXPECT_EQ(converse(*s, "d STORE 2 +FLAGS (work)\r\n"), "* 2 FETCH (FLAGS (Work \\Recent))\r\nd OK STORE completed\r\n");
+    EXPECT_EQ(converse(*s, "e SEARCH KEYWORD WORK\r\n"), "* SEARCH 1 2\r\ne OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "f SEARCH UNKEYWORD $label1\r\n"), "* SEARCH 2\r\nf OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "g STORE 2 -FLAGS (Work Never)\r\n"), "* 2 FETCH (FLAGS (\\Recent))\r\ng OK STORE completed\r\n");
+    EXPECT_EQ(converse(*s, "h FETCH 1 FLAGS\r\n"), "* 1 FETCH (FLAGS (\\Seen Work $label1 \\Recent))\r\nh OK FETCH completed\r\n");
+    EXPECT_NE(converse(*s, "i COPY 1 Archive\r\n").find("i OK [COPYUID "), std::string::npos);
+    const store::folder* arch = st->find_folder("user1", "Archive");
+    EXPECT_EQ(arch->keywords, (std::vector<std::string>{"Work", "$label1"}));
+    EXPECT_EQ(arch->messages[0].flags, store::flag_seen | store::keyword_bit(0) | store::keyword_bit(1));
+    std::string many = "j STORE 2 +FLAGS.SILENT (";
+    for (uint32_t i = 2; i < store::keyword_slots_max; ++i) many += (i > 2 ? " k" : "k") + std::to_string(i);
+    many += ")\r\n";
+    std::string got = converse(*s, many);
+    EXPECT_NE(got.find(")] Flags permitted\r\nj OK STORE completed"), std::string::npos) << got;  // no \\* left
+    EXPECT_EQ(got.find("\\*)]"), std::string::npos) << got;
+    EXPECT_EQ(converse(*s, "k STORE 2 +FLAGS (OneTooMany)\r\n"),
+              "k NO [LIMIT] No room for another keyword in this mailbox\r\n");
+    EXPECT_EQ(converse(*s, "l STORE 2 +FLAGS (" + std::string(store::keyword_bytes_max + 1, 'x') + ")\r\n"),
+              "l NO [CANNOT] Invalid keyword\r\n");
 }
 
 TEST_F(imap_messages, expunge_and_uid_expunge) {

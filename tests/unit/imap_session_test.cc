@@ -24,7 +24,7 @@ std::string lab_expected(uint32_t uidvalidity) {
            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
            "* 1 EXISTS\r\n"
            "* 1 RECENT\r\n"
-           "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Limited\r\n"
+           "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n"
            "* OK [UNSEEN 1] First unseen\r\n"
            "* OK [UIDVALIDITY " + v + "] UIDs valid\r\n"
            "* OK [UIDNEXT 2] Predicted next UID\r\n"

@@ -44,6 +44,20 @@ TEST_F(imap_updates, two_sessions_see_each_others_flags_and_expunges) {
     EXPECT_EQ(converse(*b, "b6 FETCH 2 UID\r\n"), "* 2 FETCH (UID 3)\r\nb6 OK FETCH completed\r\n");
 }
 
+// A keyword another session defined reaches this one as a new FLAGS list
+// (and PERMANENTFLAGS) before the FETCH that carries it.
+TEST_F(imap_updates, a_keyword_another_session_defined_comes_with_a_new_flags_list) {
+    add("user1", k_lab_msg);
+    auto a = selected("a");
+    auto b = selected("b");
+    EXPECT_NE(converse(*a, "a1 STORE 1 +FLAGS.SILENT (Junk)\r\n").find("a1 OK STORE completed"), std::string::npos);
+    EXPECT_EQ(converse(*b, "b1 NOOP\r\n"),
+              "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Junk)\r\n"
+              "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Junk \\*)] Flags permitted\r\n"
+              "* 1 FETCH (UID 1 FLAGS (Junk))\r\nb1 OK NOOP completed\r\n");
+    EXPECT_EQ(converse(*b, "b2 NOOP\r\n"), "b2 OK NOOP completed\r\n");
+}
+
 TEST_F(imap_updates, new_mail_becomes_exists_and_recent_for_one_session_only) {
     add("user1", k_lab_msg);
     auto a = selected("a");

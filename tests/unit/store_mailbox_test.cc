@@ -369,6 +369,74 @@ TEST_F(StoreTest, IndexIsCompactedAtOpenWhenMostlyDead) {
     EXPECT_EQ(s->find_folder("u", store::inbox)->messages.size(), 2u);
 }
 
+// Keywords: a slot per name per folder, the bits kept in the messages'
+// flags, the names logged once; COPY maps them by name into the other
+// folder's slots; the table survives a reopen and a compaction.
+TEST_F(StoreTest, KeywordsGetSlotsPerFolderAndSurviveCopyReopenAndCompaction) {
+    {
+        auto s = open();
+        ASSERT_TRUE(s);
+        std::vector<spool::extent> e{source("Subject: k\r\n\r\nk\r\n")};
+        ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+        ASSERT_TRUE(s->deliver("u", store::inbox, "", e, 1, 0));
+        const store::folder* in = s->find_folder("u", store::inbox);
+        const uint32_t id = in->id;
+        std::vector<std::string_view> names{"$Junk", "Work"};
+        auto bits = s->keyword_bits("u", id, names, false);
+        ASSERT_TRUE(bits);
+        EXPECT_EQ(*bits, 0u);           // not defined: left out
+        EXPECT_TRUE(in->keywords.empty());
+        bits = s->keyword_bits("u", id, names, true);
+        ASSERT_TRUE(bits);
+        EXPECT_EQ(*bits, store::keyword_bit(0) | store::keyword_bit(1));
+        std::vector<std::string_view> again{"work"};  // case-insensitive: the same slot
+        EXPECT_EQ(s->keyword_bits("u", id, again, true).value(), store::keyword_bit(1));
+        EXPECT_EQ(in->keywords, (std::vector<std::string>{"$Junk", "Work"}));
+        ASSERT_TRUE(s->set_flags("u", id, 2, store::flag_seen | store::keyword_bit(1) | store::keyword_bit(7)));
+        EXPECT_EQ(in->messages[1].flags, store::flag_seen | store::keyword_bit(1));  // slot 7 is not defined
+        // COPY into a folder whose slot 0 is already another keyword.
+        ASSERT_TRUE(s->create_folder("u", "Archive"));
+        const uint32_t arch = s->find_folder("u", "Archive")->id;
+        std::vector<std::string_view> other{"Personal"};
+        ASSERT_TRUE(s->keyword_bits("u", arch, other, true));
+        std::vector<uint32_t> uids{2}, fresh;
+        ASSERT_TRUE(s->copy("u", id, uids, "Archive", fresh));
+        // A full folder refuses a new name and takes no slot.
+        std::string name;
+        for (uint32_t i = 2; i < store::keyword_slots_max; ++i) {
+            name = "k" + std::to_string(i);
+            std::vector<std::string_view> one{name};
+            ASSERT_TRUE(s->keyword_bits("u", id, one, true)) << i;
+        }
+        std::vector<std::string_view> extra{"OneTooMany"};
+        EXPECT_EQ(s->keyword_bits("u", id, extra, true).err().code, ENOSPC);
+        std::string long_name(store::keyword_bytes_max + 1, 'x');
+        std::vector<std::string_view> too_long{long_name};
+        EXPECT_EQ(s->keyword_bits("u", arch, too_long, true).err().code, EINVAL);
+        // Enough dead flag records that the next open compacts the log.
+        for (int i = 0; i < 40000; ++i)
+            ASSERT_TRUE(s->set_flags("u", id, 1, i % 2 ? store::keyword_bit(0) : uint32_t{store::flag_seen}));
+        ASSERT_TRUE(s->sync_now());
+    }
+    for (int round = 0; round < 2; ++round) {
+        SCOPED_TRACE(round);
+        auto s = open();
+        ASSERT_TRUE(s);
+        EXPECT_EQ(s->report().compacted, round == 0);
+        EXPECT_EQ(s->report().corrupt_records, 0u);
+        const store::folder* in = s->find_folder("u", store::inbox);
+        ASSERT_EQ(in->keywords.size(), store::keyword_slots_max);
+        EXPECT_EQ(in->keywords[0], "$Junk");
+        EXPECT_EQ(in->keywords[1], "Work");
+        EXPECT_EQ(in->messages[0].flags, store::keyword_bit(0));   // the last flag record
+        EXPECT_EQ(in->messages[1].flags, store::flag_seen | store::keyword_bit(1));
+        const store::folder* arch = s->find_folder("u", "Archive");
+        EXPECT_EQ(arch->keywords, (std::vector<std::string>{"Personal", "Work"}));
+        ASSERT_EQ(arch->messages.size(), 1u);
+        EXPECT_EQ(arch->messages[0].flags, store::flag_seen | store::keyword_bit(1));
+    }
+}
+
 std::string body_structure(const store::mime::skeleton& k) {
     std::string out;
     k.write_body_structure(out, true);

@@ -27,8 +27,9 @@ bool session::impl::append_literal(cursor& a) {
     auto name = a.astring();
     if (!name || !a.sp()) return false;
     uint32_t flags = 0;
+    keywords_tmp.clear();
     if (a.peek() == '(') {
-        if (!parse_flag_list(a, flags) || !a.sp()) return false;
+        if (!parse_flag_list(a, flags, keywords_tmp) || !a.sp()) return false;
     }
     std::optional<int64_t> date;
     if (a.peek() == '"') {
@@ -51,7 +52,18 @@ bool session::impl::append_literal(cursor& a) {
         return true;
     };
     if (lit.size > cfg.append_bytes_max) return refuse(replies::append_too_big);
-    if (!store.find_folder(user, canonical)) return refuse(replies::try_create);
+    const store::folder* dest = store.find_folder(user, canonical);
+    if (!dest) return refuse(replies::try_create);
+    if (!keywords_tmp.empty()) {
+        auto bits = store.keyword_bits(user, dest->id, keywords_tmp, true);
+        if (!bits) {
+            if (bits.err().code == ENOSPC) return refuse(replies::keyword_limit);
+            if (bits.err().code == EINVAL) return refuse(replies::keyword_invalid);
+            core::log::warn("imap session={} event=store_error op=keyword_bits error={}", this->id, bits.err().reason());
+            return refuse(replies::server_error);
+        }
+        flags |= *bits;
+    }
     auto id = store.append_begin(user, canonical, lit.size, flags, date ? *date : std::time(nullptr));
     if (!id) {
         core::log::warn("imap session={} event=store_error op=append_begin error={}", this->id, id.err().reason());

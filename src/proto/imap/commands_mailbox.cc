@@ -49,13 +49,13 @@ void session::impl::select(cursor& a, bool read_only) {
             unseen = static_cast<uint32_t>(i + 1);
             break;
         }
-    out.append(replies::flags_line);
+    write_flags_line(*f);
     out.append("* ");
     append_number(out, v.uids.size());
     out.append(" EXISTS\r\n* ");
     append_number(out, v.recent_count());
     out.append(" RECENT\r\n");
-    out.append(read_only ? replies::permanent_flags_none : replies::permanent_flags);
+    write_permanent_flags(*f);
     if (unseen) {
         out.append("* OK [UNSEEN ");
         append_number(out, unseen);

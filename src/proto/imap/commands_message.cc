@@ -23,7 +23,7 @@ void number(std::string& out, uint64_t n) { core::append_number(out, n); }
 
 }  // namespace
 
-bool parse_flag(cursor& a, uint32_t& flags) {
+bool parse_flag(cursor& a, uint32_t& flags, std::vector<std::string_view>& keywords) {
     if (a.skip('\\')) {
         auto f = a.atom();
         if (!f) return false;
@@ -33,17 +33,20 @@ bool parse_flag(cursor& a, uint32_t& flags) {
         else if (core::iequals(*f, "Deleted")) flags |= store::flag_deleted;
         else if (core::iequals(*f, "Draft")) flags |= store::flag_draft;
         else if (core::iequals(*f, "Recent")) return false;   // not settable (§2.3.2)
-        // Other \-flags are extension flags: kept nowhere, like keywords.
+        // Other \-flags are extension flags: kept nowhere.
         return true;
     }
-    return a.atom().has_value();   // a keyword: none are stored (PERMANENTFLAGS says so)
+    auto k = a.atom();
+    if (!k) return false;
+    keywords.push_back(*k);
+    return true;
 }
 
-bool parse_flag_list(cursor& a, uint32_t& flags) {
+bool parse_flag_list(cursor& a, uint32_t& flags, std::vector<std::string_view>& keywords) {
     if (!a.skip('(')) return false;
     if (a.skip(')')) return true;
     for (;;) {
-        if (!parse_flag(a, flags)) return false;
+        if (!parse_flag(a, flags, keywords)) return false;
         if (a.skip(')')) return true;
         if (!a.sp()) return false;
     }
@@ -127,17 +130,26 @@ void session::impl::store_cmd(cursor& a, bool uid) {
     if (core::iequals(it, "FLAGS.SILENT")) silent = true;
     else if (!core::iequals(it, "FLAGS")) return fail(replies::syntax);
     uint32_t flags = 0;
+    keywords_tmp.clear();
     if (a.peek() == '(') {
-        if (!parse_flag_list(a, flags)) return fail(replies::syntax);
+        if (!parse_flag_list(a, flags, keywords_tmp)) return fail(replies::syntax);
     } else {
         for (;;) {
-            if (!parse_flag(a, flags)) return fail(replies::syntax);
+            if (!parse_flag(a, flags, keywords_tmp)) return fail(replies::syntax);
             if (!a.sp()) break;
         }
     }
     if (!a.at_end()) return fail(replies::syntax);
     if (sel->read_only) return fail(replies::read_only);
     const store::folder* f = folder();
+    if (f && !keywords_tmp.empty()) {
+        // Setting a keyword the folder lacks defines it; removing one it
+        // lacks changes nothing.
+        auto bits = store.keyword_bits(user, sel->folder_id, keywords_tmp, mode >= 0);
+        if (!bits) return keyword_error(bits.err());
+        flags |= *bits;
+        if (f->keywords.size() != sel->keywords_shown) write_flag_lines(*f);
+    }
     bool missing = false;
     self_change = true;
     for (const seq_range& r : ranges) {
@@ -173,6 +185,12 @@ void session::impl::store_cmd(cursor& a, bool uid) {
         return fail(replies::some_expunged);
     }
     tagged_ok("STORE completed");
+}
+
+void session::impl::keyword_error(const core::error& e) {
+    if (e.code == ENOSPC) return fail(replies::keyword_limit);
+    if (e.code == EINVAL) return fail(replies::keyword_invalid);
+    store_error("keyword_bits", e);
 }
 
 // --- COPY, MOVE.
@@ -236,7 +254,7 @@ void session::impl::on_search(cursor& a) {
 
 void session::impl::search_cmd(cursor& a, bool uid) {
     search_program prog;
-    switch (prog.parse(a, cfg.search_depth_max, arena)) {
+    switch (prog.parse(a, cfg.search_depth_max, arena, folder())) {
     case search_program::parse_error::none: break;
     case search_program::parse_error::syntax: return fail(replies::syntax);
     case search_program::parse_error::too_deep: return fail(replies::too_deep);

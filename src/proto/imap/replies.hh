@@ -18,9 +18,7 @@ inline constexpr std::string_view caps_authenticated = POSTHORN_IMAP_CAPS;
 #undef POSTHORN_IMAP_CAPS
 
 inline constexpr std::string_view greeting_text = "posthorn IMAP4rev1 ready";
-inline constexpr std::string_view flags_line = "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n";
-inline constexpr std::string_view permanent_flags =
-    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)] Limited\r\n";
+inline constexpr std::string_view system_flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 inline constexpr std::string_view permanent_flags_none = "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n";
 inline constexpr std::string_view bye_logout = "* BYE posthorn IMAP4rev1 signing off\r\n";
 inline constexpr std::string_view continue_ready = "+ Ready for literal data\r\n";
@@ -56,6 +54,9 @@ inline constexpr error mechanism{status::no, "Unsupported authentication mechani
 inline constexpr error auth_cancelled{status::bad, "Authentication cancelled", "auth_cancelled"};
 inline constexpr error auth_malformed{status::bad, "Malformed SASL response", "sasl_malformed"};
 inline constexpr error no_mailbox{status::no, "[NONEXISTENT] Mailbox does not exist", "no_such_mailbox"};
+inline constexpr error keyword_limit{status::no, "[LIMIT] No room for another keyword in this mailbox",
+                                     "keyword_limit"};
+inline constexpr error keyword_invalid{status::no, "[CANNOT] Invalid keyword", "keyword_invalid"};
 inline constexpr error try_create{status::no, "[TRYCREATE] Mailbox does not exist", "no_such_mailbox"};
 inline constexpr error mailbox_exists{status::no, "[ALREADYEXISTS] Mailbox already exists", "mailbox_exists"};
 inline constexpr error bad_name{status::no, "[CANNOT] Invalid mailbox name", "bad_mailbox_name"};

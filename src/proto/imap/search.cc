@@ -38,7 +38,9 @@ std::optional<std::string_view> lower_copy(std::string_view s, std::deque<std::s
 
 }  // namespace
 
-search_program::parse_error search_program::parse(cursor& c, uint32_t depth_max, std::deque<std::string>& arena) {
+search_program::parse_error search_program::parse(cursor& c, uint32_t depth_max, std::deque<std::string>& arena,
+                                                   const store::folder* keywords) {
+    _keywords = keywords;
     _nodes.clear();
     _kids.clear();
     _sets.clear();
@@ -126,8 +128,13 @@ int search_program::key(cursor& c, uint32_t depth) {
     if (is("NEW")) return add({op::new_});
     if (is("OLD")) return add({op::old});
     if (is("KEYWORD") || is("UNKEYWORD")) {
-        if (!c.sp() || !c.atom()) return -1;
-        return add({is("KEYWORD") ? op::never : op::all});
+        const bool set = is("KEYWORD");
+        if (!c.sp()) return -1;
+        auto k = c.atom();
+        if (!k) return -1;
+        int slot = _keywords ? _keywords->keyword_slot(*k) : -1;
+        if (slot < 0) return add({set ? op::never : op::all});
+        return add({set ? op::flags_set : op::flags_clear, store::keyword_bit(static_cast<uint32_t>(slot))});
     }
     if (is("LARGER") || is("SMALLER")) {
         n.what = is("LARGER") ? op::larger : op::smaller;

@@ -3,8 +3,8 @@
 // refer to children by index), evaluated per message. Keys that need the
 // message's bytes or structure (FROM, HEADER, BODY, SENTON, ...) ask
 // message_parts, only after the cheap keys of the same AND list passed.
-// Keywords: none are stored, so KEYWORD never matches and UNKEYWORD always
-// does.
+// Keywords are looked up in the folder's keyword table at parse time; one
+// the folder never saw matches no message (KEYWORD) or every one (UNKEYWORD).
 //
 // Threading: values; evaluation reads through message_parts.
 // Limits: nesting (parentheses, NOT, OR) at most depth_max, or
@@ -30,7 +30,9 @@ public:
     enum class parse_error : uint8_t { none, syntax, too_deep, charset };
 
     // `args`: [CHARSET x SP] key *(SP key), to the end of the command.
-    parse_error parse(cursor& args, uint32_t depth_max, std::deque<std::string>& arena);
+    // `keywords`: the selected folder's (null: none).
+    parse_error parse(cursor& args, uint32_t depth_max, std::deque<std::string>& arena,
+                      const store::folder* keywords);
 
     struct message_ctx {
         uint32_t seq;
@@ -61,6 +63,7 @@ private:
     std::vector<uint32_t> _kids;
     std::vector<seqset> _sets;
     std::deque<std::string>* _arena = nullptr;
+    const store::folder* _keywords = nullptr;
     uint32_t _depth_max = 0;
     bool _too_deep = false;
     uint32_t _root = 0;

@@ -101,6 +101,7 @@ struct selected_view {
     bool expunged = false;
     bool gone = false;                                        // the folder was deleted
     std::vector<uint32_t> flag_uids;                          // other sessions' flag changes
+    size_t keywords_shown = 0;                                // the folder's keywords FLAGS listed
 
     bool is_recent(uint32_t uid) const noexcept {
         for (const auto& r : recent)
@@ -112,10 +113,11 @@ struct selected_view {
     uint32_t seq_of(uint32_t uid) const noexcept;
 };
 
-// "(" [flag *(SP flag)] ")" into system flag bits; keywords are accepted
-// and dropped (none are stored), \Recent is refused.
-bool parse_flag_list(cursor& a, uint32_t& flags);
-bool parse_flag(cursor& a, uint32_t& flags);
+// "(" [flag *(SP flag)] ")" into system flag bits, and keywords appended
+// to `keywords` (views into the command); \Recent is refused, other
+// \-flags (extensions) are accepted and dropped.
+bool parse_flag_list(cursor& a, uint32_t& flags, std::vector<std::string_view>& keywords);
+bool parse_flag(cursor& a, uint32_t& flags, std::vector<std::string_view>& keywords);
 
 struct session::impl {
     using act_fn = void (impl::*)(cursor& args);
@@ -162,6 +164,7 @@ struct session::impl {
     std::vector<seq_range> ranges;     // STORE/COPY/MOVE's set
     std::vector<seq_range> uid_ranges_tmp;   // a UID set before it becomes sequence numbers
     std::vector<uint32_t> uids_tmp;    // UIDs to expunge/copy/move
+    std::vector<std::string_view> keywords_tmp;   // STORE/APPEND's keywords
     std::vector<uint32_t> uids_tmp2;   // their copies' new UIDs
 
     impl(const session_config& c, const directory::handle& d, store::shard_store& s, std::string sid)
@@ -252,6 +255,14 @@ struct session::impl {
     // when allowed, RFC 3501 §7.4.1).
     void report(bool allow_expunge);
     void write_flags(uint32_t flags, bool recent);
+    // `* FLAGS` and `* OK [PERMANENTFLAGS]` for the selected folder, with
+    // its keywords (RFC 3501 §7.2.6, §7.1): at SELECT, and again whenever
+    // the folder gained keywords since.
+    void write_flag_lines(const store::folder& f);
+    void write_flags_line(const store::folder& f);
+    void write_permanent_flags(const store::folder& f);   // and notes the keywords as shown
+    // A keyword_bits() failure as the command's NO.
+    void keyword_error(const core::error& e);
     const store::folder* folder() const;
     // The folder's message for a sequence number of the view, or null when
     // it was expunged (and not reported yet).

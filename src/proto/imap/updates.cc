@@ -98,8 +98,44 @@ void session::impl::write_flags(uint32_t flags, bool recent) {
     if (flags & store::flag_flagged) add("\\Flagged");
     if (flags & store::flag_deleted) add("\\Deleted");
     if (flags & store::flag_draft) add("\\Draft");
+    if (flags > store::flag_mask)
+        if (const store::folder* f = folder())
+            for (uint32_t i = 0; i < f->keywords.size(); ++i)
+                if (flags & store::keyword_bit(i)) add(f->keywords[i]);
     if (recent) add("\\Recent");
     out.push_back(')');
+}
+
+void session::impl::write_flag_lines(const store::folder& f) {
+    write_flags_line(f);
+    write_permanent_flags(f);
+}
+
+void session::impl::write_flags_line(const store::folder& f) {
+    out.append("* FLAGS (");
+    out.append(replies::system_flags);
+    for (const auto& k : f.keywords) {
+        out.push_back(' ');
+        out.append(k);
+    }
+    out.append(")\r\n");
+}
+
+void session::impl::write_permanent_flags(const store::folder& f) {
+    if (sel->read_only) {
+        out.append(replies::permanent_flags_none);
+    } else {
+        out.append("* OK [PERMANENTFLAGS (");
+        out.append(replies::system_flags);
+        for (const auto& k : f.keywords) {
+            out.push_back(' ');
+            out.append(k);
+        }
+        // \* : new keywords may be made, while the folder has slots left.
+        out.append(f.keywords.size() < store::keyword_slots_max ? " \\*)] Flags permitted\r\n"
+                                                                : ")] Flags permitted\r\n");
+    }
+    sel->keywords_shown = f.keywords.size();
 }
 
 void session::impl::report(bool allow_expunge) {
@@ -111,6 +147,7 @@ void session::impl::report(bool allow_expunge) {
         // to report (RFC 3501 leaves it open; Dovecot does the same).
         return bye("Selected mailbox was deleted, have to disconnect");
     }
+    if (f->keywords.size() != v.keywords_shown) write_flag_lines(*f);
     const auto& msgs = f->messages;
     // UIDs only grow, so the folder's messages up to the view's last UID
     // are all in the view (those still there), and the ones after it are

@@ -156,6 +156,7 @@ await step('search', async () => ({
 await step('flags', async () => {
     await client.messageFlagsAdd('1', ['\\Flagged', '\\Seen']);
     await client.messageFlagsRemove('1', ['\\Seen']);
+    await client.messageFlagsAdd('1', ['$Label1']);
     await client.messageFlagsSet({ uid: '2' }, ['\\Answered', '\\Draft'], { uid: true });
     const got = [];
     for await (const m of client.fetch('1:*', { uid: true, flags: true })) got.push({ uid: m.uid, flags: m.flags });

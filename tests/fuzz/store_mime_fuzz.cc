@@ -3,12 +3,15 @@
 // encoding must decode to the same encoding, and the renderings and
 // sections must stay inside the message. The input is also decoded as an
 // index record (garbage must give an error or a skeleton that renders).
+// Each text span SEARCH BODY reads lies inside the message and decodes
+// (store/text_decoder.hh) to the same text whole and in cuts.
 //
 // Not built by meson. Build and run (from the repository root):
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 //     tests/fuzz/store_mime_fuzz.cc src/store/mime/*.cc -o store_mime_fuzz
 //   ./store_mime_fuzz -max_len=8192
 #include "posthorn/store/mime.hh"
+#include "posthorn/store/text_decoder.hh"
 
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +40,23 @@ void exercise(const mime::skeleton& s, uint64_t size) {
     (void)s.sent_date();
 }
 
+void decode_spans(const mime::skeleton& s, std::string_view message, size_t piece) {
+    std::vector<mime::skeleton::text_span> spans;
+    s.text_spans(spans);
+    for (const auto& span : spans) {
+        check_inside(span.bytes, message.size());
+        std::string_view body = message.substr(span.bytes.offset, span.bytes.length);
+        std::string whole, cut;
+        mime::text_decoder a(span.encoding, span.charset);
+        a.feed(body, whole);
+        a.finish(whole);
+        mime::text_decoder b(span.encoding, span.charset);
+        for (size_t i = 0; i < body.size(); i += piece) b.feed(body.substr(i, piece), cut);
+        b.finish(cut);
+        if (whole != cut) std::abort();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -49,6 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     mime::parser p;
     for (size_t i = 0; i < size; i += piece) p.feed(in.substr(i, piece));
     if (p.finish().encode() != encoded) std::abort();
+    decode_spans(whole, in, piece);
 
     auto back = mime::skeleton::decode(encoded);
     if (!back || back->encode() != encoded) std::abort();

@@ -471,3 +471,33 @@ def test_search_with_charset_us_ascii_and_utf_8_and_an_unknown_one(server):
     ok(c.select("INBOX"))
     assert ok(c.search("UTF-8", "SUBJECT", "report")) == [b"1 3"]
     c.logout()
+
+
+def test_search_body_finds_the_decoded_text_of_messages_python_encoded(server):
+    # Python's email package picks the transfer encodings: base64 for a
+    # UTF-8 text part, quoted-printable for a Latin-1 one; SEARCH BODY must
+    # see the text, as Dovecot's does, and not the base64 of an attachment.
+    from email.message import EmailMessage
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "dora@remote.test", "user3@example.test", "encoded parts"
+    m.set_content("Übersicht: die Zahlen für März\n", charset="utf-8", cte="base64")
+    m.add_alternative("<p>Café crème, très bien</p>\n", subtype="html", charset="iso-8859-1",
+                      cte="quoted-printable")
+    m.add_attachment(b"secret attachment words", maintype="application", subtype="octet-stream",
+                     filename="blob.bin")
+    raw_bytes = m.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert b"Zahlen" not in raw_bytes and b"cr\xe8me" not in raw_bytes     # nothing readable undecoded
+    deliver(server, "user3", raw_bytes, sender="dora@remote.test")
+    deliver(server, "user3")                                               # a plain one beside it
+    c = imap(server, "user3")
+    ok(c.select("INBOX"))
+    assert ok(c.search(None, "BODY", "Zahlen")) == [b"1"]
+    assert ok(c.search(None, "BODY", "\"zahlen F\"")) == [b"1"]
+    c.literal = "März".encode()
+    assert ok(c.search("UTF-8", "BODY")) == [b"1"]
+    c.literal = "crème".encode()
+    assert ok(c.search("UTF-8", "TEXT")) == [b"1"]
+    assert ok(c.search(None, "BODY", "attachment")) == [b""]
+    assert ok(c.search(None, "TEXT", "\"encoded parts\"")) == [b"1"]
+    assert ok(c.search(None, "BODY", "message")) == [b"2"]
+    c.logout()

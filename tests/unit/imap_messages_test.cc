@@ -414,5 +414,40 @@ TEST_F(imap_messages, envelope_bodystructure_and_mime_parts_from_the_skeleton) {
     EXPECT_EQ(converse(*s, "f SEARCH CHARSET UTF-8 FROM \"j\xc3\xb6rg\"\r\n"), "* SEARCH 1\r\nf OK SEARCH completed\r\n");
     EXPECT_EQ(converse(*s, "g SEARCH SENTON 7-Feb-1994\r\n"), "* SEARCH 1\r\ng OK SEARCH completed\r\n");
     EXPECT_EQ(converse(*s, "h SEARCH SENTON 8-Feb-1994\r\n"), "* SEARCH\r\nh OK SEARCH completed\r\n");
-    EXPECT_EQ(converse(*s, "i SEARCH BODY JVBER\r\n"), "* SEARCH 1\r\ni OK SEARCH completed\r\n");
+    // BODY reads the text parts, not the attachment's base64.
+    EXPECT_EQ(converse(*s, "i SEARCH BODY JVBER\r\n"), "* SEARCH\r\ni OK SEARCH completed\r\n");
+    EXPECT_EQ(converse(*s, "j SEARCH BODY \"SEE ATTACHED\"\r\n"), "* SEARCH 1\r\nj OK SEARCH completed\r\n");
+}
+
+// SEARCH BODY/TEXT find the decoded text (RFC 3501 §6.4.4 matches the
+// text, not its transfer encoding): base64 in ISO-8859-1, quoted-printable
+// with a word cut by a soft line break, an embedded message's header.
+TEST_F(imap_messages, search_body_and_text_match_decoded_text_parts) {
+    const std::string msg =
+        "From: a@example.test\r\nSubject: decoded\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "R3L832UgYXVzIEv2bG4K\r\n"                                   // "Grüße aus Köln\n" in Latin-1
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "<p>quarter=\r\nly numbers =E2=82=AC 5</p>\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "Subject: inner topic\r\n\r\ninner body\r\n"
+        "--b--\r\n";
+    add("user1", msg);
+    add("user1", k_lab_msg);
+    auto s = selected();
+    auto search = [&](const std::string& keys) { return converse(*s, "t SEARCH " + keys + "\r\n"); };
+    const std::string one = "* SEARCH 1\r\nt OK SEARCH completed\r\n";
+    const std::string none = "* SEARCH\r\nt OK SEARCH completed\r\n";
+    EXPECT_EQ(search("CHARSET UTF-8 BODY {9+}\r\naus k\xc3\xb6ln"), one);
+    EXPECT_EQ(search("CHARSET UTF-8 BODY {6+}\r\ngr\xc3\xbc\xc3\x9f"), one);
+    EXPECT_EQ(search("BODY R3L832"), none);           // the base64 itself is not the text
+    EXPECT_EQ(search("BODY quarterly"), one);         // across the soft line break
+    EXPECT_EQ(search("CHARSET UTF-8 BODY {5+}\r\n\xe2\x82\xac 5"), one);
+    EXPECT_EQ(search("BODY =E2"), none);
+    EXPECT_EQ(search("BODY \"inner topic\""), one);   // an embedded message's header is body
+    EXPECT_EQ(search("BODY decoded"), none);          // the top-level header is not
+    EXPECT_EQ(search("TEXT decoded"), one);
+    EXPECT_EQ(search("TEXT \"inner body\""), one);
+    EXPECT_EQ(search("TEXT lab"), "* SEARCH 2\r\nt OK SEARCH completed\r\n");
 }

@@ -4,6 +4,7 @@
 // parse at every cut and with bare LF, RFC 2047 and address edge cases,
 // the limits, and the index encoding against garbage.
 #include "posthorn/store/mime.hh"
+#include "posthorn/store/text_decoder.hh"
 
 #include <gtest/gtest.h>
 
@@ -553,3 +554,67 @@ TEST(store_mime, parsing_random_bytes_gives_a_skeleton_that_round_trips) {
 }
 
 }  // namespace
+
+// text_decoder: every cut of the input gives the same text.
+std::string decode_in_pieces(std::string_view te, std::string_view charset, std::string_view in, size_t piece) {
+    mime::text_decoder d(te, charset);
+    std::string out;
+    for (size_t i = 0; i < in.size(); i += piece) d.feed(in.substr(i, piece), out);
+    d.finish(out);
+    return out;
+}
+
+TEST(store_mime_text_decoder, base64_with_line_breaks_and_padding_at_every_cut) {
+    const std::string in = "SGVsbG8s\r\nIHdvcmxk\r\nIQ==\r\n";   // "Hello, world!"
+    for (size_t piece = 1; piece <= in.size(); ++piece)
+        EXPECT_EQ(decode_in_pieces("BASE64", "", in, piece), "Hello, world!") << piece;
+    EXPECT_EQ(decode_in_pieces("base64", "", "QUI", 2), "AB");      // no padding: the short quantum at the end
+    EXPECT_EQ(decode_in_pieces("base64", "", "Q*U\x01I=", 1), "AB");  // stray bytes skipped
+}
+
+TEST(store_mime_text_decoder, quoted_printable_escapes_and_soft_breaks_at_every_cut) {
+    const std::string in = "caf=C3=A9 au=\r\nlait =3D ok=\nend =ZZ x=";
+    for (size_t piece = 1; piece <= in.size(); ++piece)
+        EXPECT_EQ(decode_in_pieces("Quoted-Printable", "utf-8", in, piece), "caf\xc3\xa9 aulait = okend =ZZ x=")
+            << piece;
+}
+
+TEST(store_mime_text_decoder, charsets_are_converted_to_utf8_even_when_a_character_is_cut) {
+    EXPECT_EQ(decode_in_pieces("8bit", "ISO-8859-1", "K\xf6ln", 1), "K\xc3\xb6ln");
+    EXPECT_EQ(decode_in_pieces("8bit", "windows-1252", "\x93quoted\x94 \x80", 3),
+              "\xe2\x80\x9cquoted\xe2\x80\x9d \xe2\x82\xac");
+    const std::string utf16 = std::string("h\0\xe9\0\xac\x20", 6);   // "hé€" in UTF-16LE
+    for (size_t piece = 1; piece <= utf16.size(); ++piece)
+        EXPECT_EQ(decode_in_pieces("binary", "UTF-16LE", utf16, piece), "h\xc3\xa9\xe2\x82\xac") << piece;
+    EXPECT_EQ(decode_in_pieces("7bit", "x-no-such-charset", "as is \xff", 4), "as is \xff");
+    EXPECT_EQ(decode_in_pieces("7bit", "utf-8", "as is \xff", 4), "as is \xff");
+    // Invalid in its charset: U+FFFD, then on.
+    EXPECT_EQ(decode_in_pieces("8bit", "UTF-16LE", std::string("a\0b", 3), 1), "a\xef\xbf\xbd");
+    EXPECT_TRUE(mime::text_decoder::changes_nothing("7BIT", "US-ASCII"));
+    EXPECT_TRUE(mime::text_decoder::changes_nothing("", ""));
+    EXPECT_FALSE(mime::text_decoder::changes_nothing("base64", ""));
+    EXPECT_FALSE(mime::text_decoder::changes_nothing("8bit", "iso-8859-1"));
+}
+
+TEST(store_mime, text_spans_are_the_text_leaves_and_embedded_headers_in_order) {
+    const std::string m = crlf({
+        "Content-Type: multipart/mixed; boundary=b", "", "--b",
+        "Content-Type: text/plain; charset=\"ISO-8859-1\"", "Content-Transfer-Encoding: quoted-printable", "",
+        "one", "--b", "Content-Type: application/pdf", "Content-Transfer-Encoding: base64", "", "JVBE", "--b",
+        "Content-Type: message/rfc822", "", "Subject: in", "", "two", "--b--", ""});
+    auto k = mime::parse(m);
+    std::vector<mime::skeleton::text_span> spans;
+    k.text_spans(spans);
+    ASSERT_EQ(spans.size(), 3u);
+    auto bytes = [&](const mime::skeleton::text_span& s) { return m.substr(s.bytes.offset, s.bytes.length); };
+    EXPECT_EQ(bytes(spans[0]), "one");
+    EXPECT_EQ(spans[0].encoding, "quoted-printable");
+    EXPECT_EQ(spans[0].charset, "ISO-8859-1");
+    EXPECT_EQ(bytes(spans[1]), "Subject: in\r\n\r\n");   // the embedded header, raw
+    EXPECT_TRUE(spans[1].encoding.empty() && spans[1].charset.empty());
+    EXPECT_EQ(bytes(spans[2]), "two");                   // the embedded message's text/plain body
+    auto plain = mime::parse("Subject: x\r\n\r\nbody\r\n");
+    plain.text_spans(spans);
+    ASSERT_EQ(spans.size(), 1u);
+    EXPECT_EQ(spans[0].bytes.length, 6u);
+}

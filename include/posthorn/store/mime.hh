@@ -85,6 +85,17 @@ public:
     // Top-level header block and body (SEARCH HEADER/TEXT/BODY read these).
     range header() const;
     range body() const;
+    // What SEARCH BODY reads, in document order: the body of every text/*
+    // leaf, with its transfer encoding and charset to decode it by
+    // (store/text_decoder.hh), and the header of every embedded message
+    // (raw: no encoding, no charset). Other leaves (attachments) are not
+    // text. Views into this skeleton.
+    struct text_span {
+        range bytes;
+        std::string_view encoding;
+        std::string_view charset;
+    };
+    void text_spans(std::vector<text_span>& out) const;
 
     struct impl;
 private:

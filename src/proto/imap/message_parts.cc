@@ -5,6 +5,7 @@
 #include "proto/imap/message_parts.hh"
 
 #include "posthorn/core/text.hh"
+#include "posthorn/store/text_decoder.hh"
 #include "proto/imap/mailbox_names.hh"
 
 #include <algorithm>
@@ -152,6 +153,44 @@ bool message_parts::content_contains(store::mime::range r, std::string_view need
     return false;
 }
 
+bool message_parts::text_contains(std::string_view needle, bool with_header) {
+    if (needle.empty()) return true;
+    const auto* k = skeleton();
+    if (!k) return !_failed && content_contains(with_header ? store::mime::range{0, _msg.size} : body(), needle);
+    if (with_header && content_contains(k->header(), needle)) return true;
+    k->text_spans(_spans);
+    for (const auto& span : _spans) {
+        if (store::mime::text_decoder::changes_nothing(span.encoding, span.charset)) {
+            if (content_contains(span.bytes, needle)) return true;
+            if (_failed) return false;
+            continue;
+        }
+        store::mime::text_decoder decoder(span.encoding, span.charset);
+        _decoded.clear();
+        uint64_t off = span.bytes.offset;
+        const uint64_t end = span.bytes.offset + span.bytes.length;
+        for (;;) {
+            const bool last = off >= end;
+            if (last) {
+                decoder.finish(_decoded);
+            } else {
+                uint64_t n = std::min<uint64_t>(k_content_window_bytes, end - off);
+                if (auto rd = _store.read(_msg, off, n, _window); !rd || _window.size() != n) {
+                    _failed = true;
+                    return false;
+                }
+                off += n;
+                decoder.feed(_window, _decoded);
+            }
+            if (icontains(_decoded, needle)) return true;
+            if (last) break;
+            // Keep what a match across the next piece could start with.
+            if (_decoded.size() >= needle.size()) _decoded.erase(0, _decoded.size() - (needle.size() - 1));
+        }
+    }
+    return false;
+}
+
 void message_parts::write_envelope(std::string& out) {
     if (const auto* k = skeleton()) return k->write_envelope(out);
     out.append("(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
@@ -164,9 +203,11 @@ void message_parts::write_body_structure(std::string& out, bool extensible) {
 
 void message_parts::release_buffers() noexcept {
     _msg = store::message{};   // its skeleton is not kept alive by an idle session
+    _spans.clear();            // views into that skeleton
     _skel = nullptr;
     if (_header.capacity() > k_keep_bytes) std::string().swap(_header);
     if (_window.capacity() > k_keep_bytes) std::string().swap(_window);
+    if (_decoded.capacity() > k_keep_bytes) std::string().swap(_decoded);
 }
 
 }  // namespace posthorn::proto::imap

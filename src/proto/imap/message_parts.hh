@@ -43,9 +43,14 @@ public:
     // SEARCH HEADER: an unfolded field named `name` whose value contains the
     // needle (ASCII case-insensitive); an empty needle matches any such field.
     bool header_contains(std::string_view name, std::string_view needle_lower);
-    // SEARCH BODY/TEXT: the bytes of [r] contain the needle (windows read
-    // from the store, overlapping by the needle's length).
+    // The bytes of [r] contain the needle (windows read from the store,
+    // overlapping by the needle's length).
     bool content_contains(store::mime::range r, std::string_view needle_lower);
+    // SEARCH BODY (with_header false) and TEXT (true): the needle is in the
+    // decoded text of the message's text parts (skeleton::text_spans:
+    // transfer encoding undone, charset converted to UTF-8), in an embedded
+    // message's header, or (TEXT) in the top-level header.
+    bool text_contains(std::string_view needle_lower, bool with_header);
 
     void release_buffers() noexcept;   // drop big buffers between commands
 
@@ -60,6 +65,8 @@ private:
     bool _failed = false;
     std::string _header;
     std::string _window;
+    std::string _decoded;   // text_contains: decoded text, the last needle's length kept
+    std::vector<store::mime::skeleton::text_span> _spans;
 };
 
 // ASCII case-insensitive substring test; `needle_lower` already lower-case.

@@ -230,8 +230,8 @@ bool search_program::eval(uint32_t i, const message_ctx& m, message_parts& parts
     }
     case op::field: return parts.field_contains(static_cast<field>(n.a), n.s2);
     case op::header: return parts.header_contains(n.s1, n.s2);
-    case op::body: return parts.content_contains(parts.body(), n.s2);
-    case op::text: return parts.content_contains({0, msg.size}, n.s2);
+    case op::body: return parts.text_contains(n.s2, false);
+    case op::text: return parts.text_contains(n.s2, true);
     case op::seq: return _sets[n.a].contains(m.seq, m.seq_max);
     case op::uid: return _sets[n.a].contains(m.uid, m.uid_max);
     }

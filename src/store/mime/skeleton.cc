@@ -41,6 +41,23 @@ skeleton& skeleton::operator=(skeleton&&) noexcept = default;
 range skeleton::header() const { return _impl->nodes[0].header; }
 range skeleton::body() const { return _impl->nodes[0].body; }
 
+void skeleton::text_spans(std::vector<text_span>& out) const {
+    out.clear();
+    const impl& m = *_impl;
+    for (uint32_t i = 0; i < m.nodes.size(); ++i) {
+        const node& n = m.nodes[i];
+        if (n.kind == node_kind::message && i + 1 < m.nodes.size()) {
+            out.push_back({m.nodes[i + 1].header, {}, {}});
+            continue;
+        }
+        if (n.kind != node_kind::leaf || !core::iequals(m.str(n.type), "text")) continue;
+        std::string_view charset;
+        for (uint32_t p = n.params_begin; p < n.params_begin + n.params_count; ++p)
+            if (core::iequals(m.str(m.params[p].name), "charset")) charset = m.str(m.params[p].value);
+        out.push_back({n.body, m.str(n.encoding), charset});
+    }
+}
+
 bool skeleton::field_contains(field f, std::string_view needle) const {
     const node& root = _impl->nodes[0];
     if (root.envelope == none) return false;

@@ -9,7 +9,8 @@ selection (*, +, 1.1, named, typesOnly); sizeLimit (4 after the entries),
 the server's size_limit, paged results over 1,200 users; groups, member
 and memberOf; anonymous = false; writes refused with 53; malformed BER,
 truncated PDUs, a 1 GiB length prefix and random bytes get the Notice of
-Disconnection or a close, and a fresh client is served normally after.
+Disconnection or a close, and a fresh client is served normally after;
+an idle connection is closed after `[ldap] timeout`, as slapd's idletimeout.
 Both io backends (the `io` fixture).
 """
 
@@ -506,3 +507,21 @@ def test_a_reload_brings_a_new_tree_to_open_connections_and_new_ones(make_server
     assert r.returncode == 0 and r.stdout.strip() == f"dn:{uid('frank')}", r
     _, [f] = ldapsearch(server, PEOPLE, "(uid=frank)", "memberOf")
     assert f["memberOf"] == [f"cn=engineers,{GROUPS}"]
+
+
+def test_an_idle_connection_is_closed_after_the_timeout_with_a_log_line(make_server):
+    # As slapd's idletimeout: no word, the connection is closed; the
+    # request before the silence was answered first.
+    server = ldap_server(make_server, ldap={"timeout": "2s"})
+    got, closed = raw_exchange(server, _whoami(1))
+    assert closed
+    assert got[0] == 0x30 and got[1] == len(got) - 2    # one short LDAPMessage: the WhoAmI response
+    assert got[2:5] == b"\x02\x01\x01" and got[5] == 0x78
+    got, closed = raw_exchange(server, b"")          # connected, never a byte
+    assert closed and got == b""
+    assert len(server.events("timeout")) == 2
+    assert "ldap event=timeout" in server.log_text()
+    conn = connect(server)
+    assert conn.bind()
+    assert l3_search(conn, PEOPLE, "(uid=alice)") == [uid("alice")]
+    conn.unbind()

@@ -124,7 +124,7 @@ struct folder {
     uint32_t uidvalidity = 0;
     uint32_t uidnext = 1;
     std::vector<message> messages;  // ascending UID
-    uint32_t recent_uid = 0;        // in memory only: claim_recent's mark
+    uint32_t recent_uid = 0;        // claim_recent's mark (kept in the index)
     std::vector<std::string> keywords;  // by slot, as first spelled
     // Bumped by every change of `messages` (append, expunge, COPY or MOVE
     // in or out), not by flag changes.
@@ -211,8 +211,9 @@ public:
     core::result<void> append_write(append_id id, std::string_view bytes);
     core::result<delivered> append_commit(append_id id);
     void append_abort(append_id id) noexcept;
-    // IMAP \Recent (RFC 3501 §2.3.2), kept in memory only: the first
-    // session to ask gets the UIDs from the last claim up to UIDNEXT.
+    // IMAP \Recent (RFC 3501 §2.3.2): the first session to ask gets the
+    // UIDs from the last claim up to UIDNEXT. The mark is logged (with a
+    // flag change's durability), so a restart keeps it.
     // Returns the first UID of the claim ([first, uidnext) are recent to
     // the caller; empty when first == uidnext). 0 for no such folder.
     uint32_t claim_recent(std::string_view user, uint32_t folder_id) noexcept;

@@ -30,8 +30,10 @@ enum class index_type : uint8_t {
                         // rest of the payload): for the append records with that content
     keyword = 9,        // u32 folder id, u8 slot, str user, str name: the folder's keyword
                         // `name` is flag bit keyword_bit(slot) from here on
+    recent = 10,        // u32 folder id, u32 uid, str user: UIDs below uid are no longer
+                        // \Recent (a session claimed them)
 };
-inline constexpr uint8_t index_type_max = 9;
+inline constexpr uint8_t index_type_max = 10;
 
 inline constexpr uint32_t index_magic = 0x58494850;  // "PHIX" on disk
 inline constexpr size_t index_header_bytes = 16;

@@ -164,8 +164,9 @@ core::result<uint64_t> shard_store::log_record(uint8_t type, std::string_view pa
     append_index_record(_index_pending, static_cast<index_type>(type), payload);
     ++_appended_seq;
     // A keyword's record goes with the flag change that defined it: the
-    // same (weaker) durability as that change.
-    if (type != static_cast<uint8_t>(index_type::flags) && type != static_cast<uint8_t>(index_type::keyword))
+    // same (weaker) durability as that change; so does a \Recent claim.
+    if (type != static_cast<uint8_t>(index_type::flags) && type != static_cast<uint8_t>(index_type::keyword) &&
+        type != static_cast<uint8_t>(index_type::recent))
         _important_seq = _appended_seq;
     return _appended_seq;
 }

@@ -87,6 +87,13 @@ uint32_t shard_store::claim_recent(std::string_view user, uint32_t fid) noexcept
     folder* f = b ? folder_id(*b, fid) : nullptr;
     if (!f) return 0;
     uint32_t first = std::max(f->recent_uid, uint32_t{1});
+    if (f->uidnext > f->recent_uid && check_writable()) {
+        // Logged, so a restart does not make every message recent again
+        // (Dovecot keeps its first_recent_uid likewise). Not fatal when it
+        // cannot be: the claim holds in memory.
+        index_writer(_scratch).u32(f->id).u32(f->uidnext).str(b->user);
+        (void)log_record(static_cast<uint8_t>(index_type::recent), _scratch);
+    }
     f->recent_uid = f->uidnext;
     return first;
 }

@@ -84,7 +84,7 @@ core::result<void> shard_store::load() {
         ++_report.users;
         for (auto& f : b->folders) {
             _report.messages += f->messages.size();
-            live_records += 1 + f->messages.size() + f->keywords.size();
+            live_records += 1 + f->messages.size() + f->keywords.size() + (f->recent_uid > 0);
             for (const message& m : f->messages) live_records += m.skeleton != nullptr;  // its mime record
         }
         live_records += b->subscribed.size();
@@ -100,6 +100,10 @@ core::result<void> shard_store::load() {
                 for (uint32_t i = 0; i < f->keywords.size(); ++i) {
                     index_writer(payload).u32(f->id).u8(static_cast<uint8_t>(i)).str(user).str(f->keywords[i]);
                     append_index_record(snap, index_type::keyword, payload);
+                }
+                if (f->recent_uid > 0) {
+                    index_writer(payload).u32(f->id).u32(f->recent_uid).str(user);
+                    append_index_record(snap, index_type::recent, payload);
                 }
                 for (const message& m : f->messages) {
                     if (m.skeleton && skeletons_written.emplace(m.segment, m.offset).second) {
@@ -264,6 +268,15 @@ void shard_store::apply(uint8_t type, std::string_view payload, uint64_t at) {
         if (!f) break;
         ok = true;
         if (const message* m = f->find(uid)) const_cast<message*>(m)->flags = flags & f->flag_bits();
+        break;
+    }
+    case index_type::recent: {
+        uint32_t uid = 0;
+        if (!(r.u32(fid) && r.u32(uid) && r.str(user) && r.done())) break;
+        folder* f = folder_id(box(user), fid);
+        if (!f) break;
+        f->recent_uid = std::max(f->recent_uid, uid);
+        ok = true;
         break;
     }
     case index_type::keyword: {

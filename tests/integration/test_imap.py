@@ -445,6 +445,7 @@ def test_uids_flags_keywords_folders_and_uidvalidity_survive_kill_9_after_the_ok
     c = imap(server, "user4")
     ok(c.select("INBOX"))
     assert c.untagged_responses["UIDVALIDITY"][0] == uidvalidity
+    assert c.untagged_responses["RECENT"] == [b"1"]     # the last APPEND alone: the rest was claimed before
     assert uid_flags(c) == inbox + [(4, {"\\Draft"})]
     assert "Work" in c.untagged_responses["FLAGS"][0].decode()
     assert ok(c.search(None, "KEYWORD", "work")) == [b"1"]

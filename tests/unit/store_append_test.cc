@@ -120,7 +120,7 @@ TEST_F(store_append, a_message_bigger_than_a_mail_file_gets_its_own) {
     EXPECT_EQ(content(*st->find_folder("u", "INBOX")->find(d->uid)), big);
 }
 
-TEST_F(store_append, recent_goes_to_the_first_claim) {
+TEST_F(store_append, recent_goes_to_the_first_claim_and_the_mark_survives_a_reopen) {
     small_append("a\r\n");
     small_append("b\r\n");
     const store::folder* f = st->find_folder("u", "INBOX");
@@ -129,6 +129,17 @@ TEST_F(store_append, recent_goes_to_the_first_claim) {
     small_append("c\r\n");
     EXPECT_EQ(st->claim_recent("u", f->id), 3u);   // [3, 4)
     EXPECT_EQ(st->claim_recent("u", 999), 0u);
+    // The mark survives a restart: only what came after the last claim is
+    // recent to the first session then.
+    small_append("d\r\n");
+    ASSERT_TRUE(st->sync_now());
+    st.reset();
+    st = open();
+    ASSERT_TRUE(st);
+    f = st->find_folder("u", "INBOX");
+    EXPECT_EQ(f->recent_uid, 4u);
+    EXPECT_EQ(st->claim_recent("u", f->id), 4u);   // [4, 5): d alone
+    EXPECT_EQ(st->report().corrupt_records, 0u);
 }
 
 // RENAME checks every new name first: a refused one changes nothing.

@@ -492,8 +492,8 @@ core::result<uint32_t> shard_store::keyword_bits(std::string_view user, uint32_t
 }
 
 core::result<uint32_t> shard_store::carry_flags(mailbox& b, const folder& from, folder& to, uint32_t flags) {
-    uint32_t out = flags & flag_mask;
     if (&from == &to) return flags & to.flag_bits();
+    uint32_t out = flags & flag_mask;
     for (uint32_t i = 0; i < from.keywords.size(); ++i) {
         if (!(flags & keyword_bit(i))) continue;
         auto bit = define_keyword(b, to, from.keywords[i]);

@@ -56,12 +56,7 @@ bool session::impl::append_literal(cursor& a) {
     if (!dest) return refuse(replies::try_create);
     if (!keywords_tmp.empty()) {
         auto bits = store.keyword_bits(user, dest->id, keywords_tmp, true);
-        if (!bits) {
-            if (bits.err().code == ENOSPC) return refuse(replies::keyword_limit);
-            if (bits.err().code == EINVAL) return refuse(replies::keyword_invalid);
-            core::log::warn("imap session={} event=store_error op=keyword_bits error={}", this->id, bits.err().reason());
-            return refuse(replies::server_error);
-        }
+        if (!bits) return refuse(keyword_refusal(bits.err()));
         flags |= *bits;
     }
     auto id = store.append_begin(user, canonical, lit.size, flags, date ? *date : std::time(nullptr));

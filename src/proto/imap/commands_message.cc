@@ -146,7 +146,7 @@ void session::impl::store_cmd(cursor& a, bool uid) {
         // Setting a keyword the folder lacks defines it; removing one it
         // lacks changes nothing.
         auto bits = store.keyword_bits(user, sel->folder_id, keywords_tmp, mode >= 0);
-        if (!bits) return keyword_error(bits.err());
+        if (!bits) return fail(keyword_refusal(bits.err()));
         flags |= *bits;
         if (f->keywords.size() != sel->keywords_shown) write_flag_lines(*f);
     }
@@ -171,7 +171,7 @@ void session::impl::store_cmd(cursor& a, bool uid) {
             out.append("* ");
             number(out, seq);
             out.append(" FETCH (FLAGS ");
-            write_flags(m->flags, sel->is_recent(u));
+            write_flags(f, m->flags, sel->is_recent(u));
             if (uid) {
                 out.append(" UID ");
                 number(out, u);
@@ -187,10 +187,11 @@ void session::impl::store_cmd(cursor& a, bool uid) {
     tagged_ok("STORE completed");
 }
 
-void session::impl::keyword_error(const core::error& e) {
-    if (e.code == ENOSPC) return fail(replies::keyword_limit);
-    if (e.code == EINVAL) return fail(replies::keyword_invalid);
-    store_error("keyword_bits", e);
+const replies::error& session::impl::keyword_refusal(const core::error& e) {
+    if (e.code == ENOSPC) return replies::keyword_limit;
+    if (e.code == EINVAL) return replies::keyword_invalid;
+    core::log::warn("imap session={} event=store_error op=keyword_bits error={}", id, e.reason());
+    return replies::server_error;
 }
 
 // --- COPY, MOVE.

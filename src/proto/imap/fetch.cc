@@ -194,6 +194,7 @@ void session::impl::run_fetch() {
 // is the selected folder, looked up once per run (stable meanwhile: only
 // this call runs on the shard).
 bool session::impl::fetch_message(const store::folder* box) {
+    job.box = box;
     if (job.att_i == 0) {
         const uint32_t u = sel->uids[job.seq - 1];
         const store::message* m = box ? message_at(box, job.seq) : nullptr;
@@ -227,7 +228,7 @@ bool session::impl::fetch_message(const store::folder* box) {
     }
     if (job.flags_added) {
         out.append(" FLAGS ");
-        write_flags(job.msg.flags, sel->is_recent(job.msg.uid));
+        write_flags(box, job.msg.flags, sel->is_recent(job.msg.uid));
     }
     out.append(")\r\n");
     return true;
@@ -246,7 +247,7 @@ bool session::impl::fetch_att_out(const fetch_att& f) {
         return true;
     case kind::flags:
         out.append("FLAGS ");
-        write_flags(m.flags, sel->is_recent(m.uid));
+        write_flags(job.box, m.flags, sel->is_recent(m.uid));
         return true;
     case kind::internaldate:
         out.append("INTERNALDATE ");

@@ -39,8 +39,8 @@ std::optional<std::string_view> lower_copy(std::string_view s, std::deque<std::s
 }  // namespace
 
 search_program::parse_error search_program::parse(cursor& c, uint32_t depth_max, std::deque<std::string>& arena,
-                                                   const store::folder* keywords) {
-    _keywords = keywords;
+                                                   const store::folder* folder) {
+    _folder = folder;
     _nodes.clear();
     _kids.clear();
     _sets.clear();
@@ -132,7 +132,7 @@ int search_program::key(cursor& c, uint32_t depth) {
         if (!c.sp()) return -1;
         auto k = c.atom();
         if (!k) return -1;
-        int slot = _keywords ? _keywords->keyword_slot(*k) : -1;
+        int slot = _folder ? _folder->keyword_slot(*k) : -1;
         if (slot < 0) return add({set ? op::never : op::all});
         return add({set ? op::flags_set : op::flags_clear, store::keyword_bit(static_cast<uint32_t>(slot))});
     }

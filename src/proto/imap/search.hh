@@ -30,9 +30,10 @@ public:
     enum class parse_error : uint8_t { none, syntax, too_deep, charset };
 
     // `args`: [CHARSET x SP] key *(SP key), to the end of the command.
-    // `keywords`: the selected folder's (null: none).
+    // `folder`: the selected one, whose keyword table KEYWORD looks in
+    // (null: no keywords).
     parse_error parse(cursor& args, uint32_t depth_max, std::deque<std::string>& arena,
-                      const store::folder* keywords);
+                      const store::folder* folder);
 
     struct message_ctx {
         uint32_t seq;
@@ -63,7 +64,7 @@ private:
     std::vector<uint32_t> _kids;
     std::vector<seqset> _sets;
     std::deque<std::string>* _arena = nullptr;
-    const store::folder* _keywords = nullptr;
+    const store::folder* _folder = nullptr;
     uint32_t _depth_max = 0;
     bool _too_deep = false;
     uint32_t _root = 0;

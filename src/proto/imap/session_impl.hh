@@ -86,6 +86,7 @@ struct fetch_job {
     bool missing = false;              // a message expunged meanwhile was skipped
     bool first_item = true;
     store::message msg;                // the message being answered (a copy)
+    const store::folder* box = nullptr;   // its folder, while fetch_message runs
     uint64_t lit_offset = 0;           // a literal being streamed
     uint64_t lit_left = 0;
 };
@@ -254,15 +255,18 @@ struct session::impl {
     // Untagged EXPUNGE/EXISTS/RECENT/FETCH for what changed (EXPUNGE only
     // when allowed, RFC 3501 §7.4.1).
     void report(bool allow_expunge);
-    void write_flags(uint32_t flags, bool recent);
+    // `f`: the selected folder, naming its keyword bits (null: none).
+    void write_flags(const store::folder* f, uint32_t flags, bool recent);
     // `* FLAGS` and `* OK [PERMANENTFLAGS]` for the selected folder, with
     // its keywords (RFC 3501 §7.2.6, §7.1): at SELECT, and again whenever
     // the folder gained keywords since.
     void write_flag_lines(const store::folder& f);
     void write_flags_line(const store::folder& f);
     void write_permanent_flags(const store::folder& f);   // and notes the keywords as shown
-    // A keyword_bits() failure as the command's NO.
-    void keyword_error(const core::error& e);
+    void write_keywords(const store::folder& f);          // " kw1 kw2 ..."
+    // The NO for a keyword_bits() failure (logged as a store error when it
+    // is not the client's: no slot left or a bad name).
+    const replies::error& keyword_refusal(const core::error& e);
     const store::folder* folder() const;
     // The folder's message for a sequence number of the view, or null when
     // it was expunged (and not reported yet).

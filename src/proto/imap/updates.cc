@@ -86,22 +86,21 @@ void session::impl::on_change(const store::change& c) {
     }
 }
 
-void session::impl::write_flags(uint32_t flags, bool recent) {
+void session::impl::write_flags(const store::folder* f, uint32_t flags, bool recent) {
     out.push_back('(');
     const size_t start = out.size();
-    auto add = [&](std::string_view f) {
+    auto add = [&](std::string_view name) {
         if (out.size() != start) out.push_back(' ');
-        out.append(f);
+        out.append(name);
     };
     if (flags & store::flag_seen) add("\\Seen");
     if (flags & store::flag_answered) add("\\Answered");
     if (flags & store::flag_flagged) add("\\Flagged");
     if (flags & store::flag_deleted) add("\\Deleted");
     if (flags & store::flag_draft) add("\\Draft");
-    if (flags > store::flag_mask)
-        if (const store::folder* f = folder())
-            for (uint32_t i = 0; i < f->keywords.size(); ++i)
-                if (flags & store::keyword_bit(i)) add(f->keywords[i]);
+    if (flags > store::flag_mask && f)
+        for (uint32_t i = 0; i < f->keywords.size(); ++i)
+            if (flags & store::keyword_bit(i)) add(f->keywords[i]);
     if (recent) add("\\Recent");
     out.push_back(')');
 }
@@ -111,13 +110,17 @@ void session::impl::write_flag_lines(const store::folder& f) {
     write_permanent_flags(f);
 }
 
-void session::impl::write_flags_line(const store::folder& f) {
-    out.append("* FLAGS (");
-    out.append(replies::system_flags);
+void session::impl::write_keywords(const store::folder& f) {
     for (const auto& k : f.keywords) {
         out.push_back(' ');
         out.append(k);
     }
+}
+
+void session::impl::write_flags_line(const store::folder& f) {
+    out.append("* FLAGS (");
+    out.append(replies::system_flags);
+    write_keywords(f);
     out.append(")\r\n");
 }
 
@@ -127,10 +130,7 @@ void session::impl::write_permanent_flags(const store::folder& f) {
     } else {
         out.append("* OK [PERMANENTFLAGS (");
         out.append(replies::system_flags);
-        for (const auto& k : f.keywords) {
-            out.push_back(' ');
-            out.append(k);
-        }
+        write_keywords(f);
         // \* : new keywords may be made, while the folder has slots left.
         out.append(f.keywords.size() < store::keyword_slots_max ? " \\*)] Flags permitted\r\n"
                                                                 : ")] Flags permitted\r\n");
@@ -207,7 +207,7 @@ void session::impl::report(bool allow_expunge) {
             out.append(" FETCH (UID ");
             number(out, u);
             out.append(" FLAGS ");
-            write_flags(m->flags, v.is_recent(u));
+            write_flags(f, m->flags, v.is_recent(u));
             out.append(")\r\n");
         }
         v.flag_uids.clear();

@@ -618,3 +618,26 @@ TEST(store_mime, text_spans_are_the_text_leaves_and_embedded_headers_in_order) {
     ASSERT_EQ(spans.size(), 1u);
     EXPECT_EQ(spans[0].bytes.length, 6u);
 }
+
+// One decoder over several parts (SEARCH BODY over a folder): each reset
+// starts clean — no escape, quantum or cut character of the part before
+// leaks — whether the charset stays (its converter kept) or changes.
+TEST(store_mime_text_decoder, reset_starts_each_part_clean_with_the_same_or_another_charset) {
+    mime::text_decoder d;
+    std::string out;
+    d.reset("quoted-printable", "iso-8859-1");
+    d.feed("K=F6ln =", out);                    // ends inside an escape
+    d.reset("base64", "ISO-8859-1");            // the same charset, other spelling
+    d.feed("S/Z", out);                         // ends inside a quantum
+    d.reset("8bit", "UTF-16LE");
+    d.feed(std::string("a\0b", 3), out);        // ends inside a character: "b" is dropped
+    d.reset("quoted-printable", "windows-1252");
+    d.feed("=80 ok", out);
+    d.finish(out);
+    EXPECT_EQ(out, "K\xc3\xb6ln " "a" "\xe2\x82\xac ok");   // no finish(): the cut tails go
+    d.reset("7bit", "");
+    out.clear();
+    d.feed("plain \xff", out);
+    d.finish(out);
+    EXPECT_EQ(out, "plain \xff");
+}

@@ -19,6 +19,7 @@ namespace posthorn::store::mime {
 
 class text_decoder {
 public:
+    text_decoder() = default;   // identity until reset()
     text_decoder(std::string_view transfer_encoding, std::string_view charset);
     ~text_decoder();
     text_decoder(const text_decoder&) = delete;
@@ -27,6 +28,11 @@ public:
     // True when decoding would give the bytes back as they are (read them
     // directly instead): no transfer encoding to undo, no charset to convert.
     static bool changes_nothing(std::string_view transfer_encoding, std::string_view charset) noexcept;
+
+    // Starts the next part. The charset's converter is kept when the part
+    // has the same charset as the one before (SEARCH BODY over a folder
+    // opens one, not one per message).
+    void reset(std::string_view transfer_encoding, std::string_view charset);
 
     // Appends the text of the next piece of the body to `out`; pieces may
     // split an escape, a base64 quantum or a multibyte character anywhere.
@@ -45,6 +51,7 @@ private:
     int _b64_count = 0;            // and how many characters gave them
     std::string _qp_pending;       // quoted-printable: an "=" escape cut by the piece's end
     void* _iconv = nullptr;        // iconv_t, null when no conversion is needed
+    std::string _charset;          // what _iconv converts from (or failed to open for)
     std::string _raw;              // transfer-decoded bytes not converted yet
 };
 

@@ -5,7 +5,6 @@
 #include "proto/imap/message_parts.hh"
 
 #include "posthorn/core/text.hh"
-#include "posthorn/store/text_decoder.hh"
 #include "proto/imap/mailbox_names.hh"
 
 #include <algorithm>
@@ -165,14 +164,14 @@ bool message_parts::text_contains(std::string_view needle, bool with_header) {
             if (_failed) return false;
             continue;
         }
-        store::mime::text_decoder decoder(span.encoding, span.charset);
+        _decoder.reset(span.encoding, span.charset);
         _decoded.clear();
         uint64_t off = span.bytes.offset;
         const uint64_t end = span.bytes.offset + span.bytes.length;
         for (;;) {
             const bool last = off >= end;
             if (last) {
-                decoder.finish(_decoded);
+                _decoder.finish(_decoded);
             } else {
                 uint64_t n = std::min<uint64_t>(k_content_window_bytes, end - off);
                 if (auto rd = _store.read(_msg, off, n, _window); !rd || _window.size() != n) {
@@ -180,7 +179,7 @@ bool message_parts::text_contains(std::string_view needle, bool with_header) {
                     return false;
                 }
                 off += n;
-                decoder.feed(_window, _decoded);
+                _decoder.feed(_window, _decoded);
             }
             if (icontains(_decoded, needle)) return true;
             if (last) break;

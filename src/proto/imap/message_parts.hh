@@ -13,6 +13,7 @@
 #pragma once
 
 #include "posthorn/store.hh"
+#include "posthorn/store/text_decoder.hh"
 #include "posthorn/store/mime.hh"
 
 #include <cstdint>
@@ -66,6 +67,7 @@ private:
     std::string _header;
     std::string _window;
     std::string _decoded;   // text_contains: decoded text, the last needle's length kept
+    store::mime::text_decoder _decoder;   // reset per text part; keeps its charset converter
     std::vector<store::mime::skeleton::text_span> _spans;
 };
 

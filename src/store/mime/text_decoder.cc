@@ -41,13 +41,28 @@ constexpr std::string_view k_replacement = "\xEF\xBF\xBD";   // U+FFFD
 }  // namespace
 
 text_decoder::text_decoder(std::string_view transfer_encoding, std::string_view charset) {
+    reset(transfer_encoding, charset);
+}
+
+void text_decoder::reset(std::string_view transfer_encoding, std::string_view charset) {
+    _transfer = transfer::identity;
     if (core::iequals(transfer_encoding, "base64")) _transfer = transfer::base64;
     else if (core::iequals(transfer_encoding, "quoted-printable")) _transfer = transfer::quoted_printable;
-    if (!passes_through(charset)) {
-        std::string name(charset);
-        iconv_t cd = ::iconv_open("UTF-8", name.c_str());
-        if (cd != reinterpret_cast<iconv_t>(-1)) _iconv = cd;
+    _b64_bits = 0;
+    _b64_count = 0;
+    _qp_pending.clear();
+    _raw.clear();
+    if (passes_through(charset)) charset = {};
+    if (core::iequals(charset, _charset)) {
+        if (_iconv) ::iconv(static_cast<iconv_t>(_iconv), nullptr, nullptr, nullptr, nullptr);  // initial state
+        return;
     }
+    if (_iconv) ::iconv_close(static_cast<iconv_t>(_iconv));
+    _iconv = nullptr;
+    _charset.assign(charset);
+    if (charset.empty()) return;
+    iconv_t cd = ::iconv_open("UTF-8", _charset.c_str());
+    if (cd != reinterpret_cast<iconv_t>(-1)) _iconv = cd;
 }
 
 bool text_decoder::changes_nothing(std::string_view transfer_encoding, std::string_view charset) noexcept {
